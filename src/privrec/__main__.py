@@ -1,0 +1,3 @@
+from privrec.cli.app import main
+
+main()

@@ -1,0 +1,176 @@
+"""Adversarial attribute heads plugged into the trainer's user-vector penalty seam.
+
+For attribute ``a`` with weight ``λ_a`` the penalty adds ``L_a(h_a(GRL_λ(p_u)))`` to the loss;
+one optimizer step then moves the head to read ``a`` better and the user vectors to make it fail
+(DESIGN.md §2). ``λ = 0`` leaves the recommender exactly as without heads; ``λ < 0`` is the
+multi-task setting (the vectors learn to predict ``a`` too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from privrec.data.attributes import Attribute, UserAttributes
+from privrec.errors import ConfigError
+from privrec.models.grl import grad_reverse
+from privrec.models.heads import make_head, reset_head
+from privrec.training.penalty import UserPenalty
+
+
+@dataclass(frozen=True)
+class AdversarySpec:
+    """How the adversarial heads are built and scheduled (shared by all attributes)."""
+
+    weights: Mapping[str, float] = field(default_factory=dict)
+    """Attribute name → adversarial weight λ (0 = plain recommender, < 0 = multi-task)."""
+    head: str = "linear"
+    """``linear`` (the paper's softmax readout) or ``mlp``."""
+    hidden: tuple[int, ...] = (32,)
+    """Hidden sizes of ``mlp`` heads."""
+    n_heads: int = 1
+    """Parallel heads per attribute (an ensemble the vectors must fool at once)."""
+    schedule: str = "constant"
+    """``constant`` λ, or ``ramp``: λ · (2 / (1 + exp(−γ p)) − 1) with p the training progress."""
+    gamma: float = 10.0
+    """Steepness of the ramp."""
+    steps: int = 1
+    """Head updates per recommender update (``steps − 1`` extra head-only updates)."""
+    head_lr: float = 0.01
+    """Learning rate of the extra head-only updates."""
+    reinit_every: int = 0
+    """Re-initialise the heads every this many steps (0 = never)."""
+    seed: int = 0
+    """Seed of the heads' initialisation."""
+
+    def __post_init__(self) -> None:
+        if self.head not in ("linear", "mlp"):
+            raise ConfigError(f"adversary head must be 'linear' or 'mlp', got {self.head!r}")
+        if self.schedule not in ("constant", "ramp"):
+            raise ConfigError(
+                f"adversary schedule must be 'constant' or 'ramp', got {self.schedule!r}"
+            )
+        if self.n_heads < 1 or self.steps < 1 or self.reinit_every < 0:
+            raise ConfigError("n_heads and steps must be >= 1 and reinit_every >= 0")
+        for name, w in self.weights.items():
+            if not math.isfinite(w):
+                raise ConfigError(f"adversarial weight of '{name}' must be finite, got {w}")
+        object.__setattr__(self, "weights", dict(self.weights))
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class AdversarialPenalty(UserPenalty):
+    """Readout heads for one attribute behind a gradient-reversal layer."""
+
+    def __init__(self, attribute: Attribute, weight: float, dim: int, spec: AdversarySpec) -> None:
+        super().__init__()
+        self.name = attribute.name
+        self.kind = attribute.kind
+        self.weight = float(weight)
+        self.spec = spec
+        self._gen = torch.Generator().manual_seed(spec.seed + _stable_hash(attribute.name))
+        known = attribute.known
+        if known.sum() == 0:
+            raise ConfigError(
+                f"attribute '{attribute.name}' has no known values to adversarially purge"
+            )
+        if attribute.kind == "categorical":
+            out = attribute.n_classes
+            target = torch.from_numpy(attribute.values.astype(np.int64))
+        else:
+            out = 1
+            vals = attribute.values
+            mu, sd = np.nanmean(vals), np.nanstd(vals) or 1.0
+            target = torch.from_numpy(((vals - mu) / sd).astype(np.float32))
+        self.register_buffer("target", target, persistent=False)
+        self.register_buffer("known", torch.from_numpy(known), persistent=False)
+        hidden = spec.hidden if spec.head == "mlp" else ()
+        self.heads = nn.ModuleList(
+            make_head(dim, out, hidden, self._gen) for _ in range(spec.n_heads)
+        )
+        self._head_opt = (
+            torch.optim.Adam(self.heads.parameters(), lr=spec.head_lr) if spec.steps > 1 else None
+        )
+        self._steps = 0
+
+    def current_weight(self, progress: float) -> float:
+        if self.spec.schedule == "ramp":
+            return self.weight * (2.0 / (1.0 + math.exp(-self.spec.gamma * progress)) - 1.0)
+        return self.weight
+
+    def _loss(self, vecs: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, float]:
+        mask = self.known[users]
+        if not bool(mask.any()):
+            return vecs.sum() * 0.0, float("nan")
+        v, y = vecs[mask], self.target[users][mask]
+        losses, accs = [], []
+        for head in self.heads:
+            out = head(v)
+            if self.kind == "categorical":
+                losses.append(F.cross_entropy(out, y))
+                accs.append(float((out.argmax(1) == y).float().mean()))
+            else:
+                losses.append(F.mse_loss(out.squeeze(-1), y))
+                accs.append(float("nan"))
+        return torch.stack(losses).mean(), float(np.mean(accs))
+
+    def before_step(self, user_vecs, users, progress) -> None:
+        self._steps += 1
+        if self.spec.reinit_every and self._steps % self.spec.reinit_every == 0:
+            for head in self.heads:
+                reset_head(head, self._gen)
+        if self._head_opt is None:
+            return
+        for _ in range(self.spec.steps - 1):
+            loss, _ = self._loss(user_vecs, users)
+            self._head_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self._head_opt.step()
+
+    def forward(self, user_vecs, users, progress):
+        lam = self.current_weight(progress)
+        loss, acc = self._loss(grad_reverse(user_vecs, lam), users)
+        stats = {f"adv_{self.name}_loss": float(loss.detach()), f"adv_{self.name}_lambda": lam}
+        if self.kind == "categorical":
+            stats[f"adv_{self.name}_acc"] = acc
+        return loss, stats
+
+
+def build_adversaries(
+    attributes: UserAttributes, spec: AdversarySpec, dim: int
+) -> list[AdversarialPenalty]:
+    """One :class:`AdversarialPenalty` per attribute named in ``spec.weights``."""
+    missing = [n for n in spec.weights if n not in attributes]
+    if missing:
+        raise ConfigError(
+            f"unknown attribute(s) {', '.join(missing)} for --adv; "
+            f"available: {', '.join(attributes.names) or 'none'}"
+        )
+    return [AdversarialPenalty(attributes[n], w, dim, spec) for n, w in spec.weights.items()]
+
+
+def parse_weights(items: Sequence[str]) -> dict[str, float]:
+    """Parse ``["gender=0.1", "age=1"]`` into ``{"gender": 0.1, "age": 1.0}``."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--adv expects ATTRIBUTE=WEIGHT, got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--adv {item!r}: weight {value!r} is not a number") from None
+    return out
+
+
+def _stable_hash(s: str) -> int:
+    return sum((i + 1) * ord(c) for i, c in enumerate(s)) % 100_003

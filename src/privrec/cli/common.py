@@ -1,0 +1,141 @@
+"""Shared CLI plumbing: dataset options, error reporting, progress bars."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from privrec.data.dataset import Dataset
+from privrec.errors import ConfigError, PrivrecError  # noqa: F401
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
+warnings.showwarning = _one_line_warning
+
+
+@contextmanager
+def cli_errors():
+    """Turn privrec's errors into one clear line on stderr and exit status 2."""
+    try:
+        yield
+    except PrivrecError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]")
+        raise typer.Exit(130) from None
+
+
+DatasetOpt = typer.Option("synthetic", "--dataset", "-d", help="synthetic, ml-100k, ml-1m or csv.")
+DataDirOpt = typer.Option(
+    None,
+    "--data-dir",
+    help="Folder holding the dataset's files (else $PRIVREC_DATA_DIR/<dataset>/, "
+    "else the user cache, else download).",
+)
+InteractionsOpt = typer.Option(None, "--interactions", help="csv dataset: interactions CSV file.")
+AttributesOpt = typer.Option(None, "--attributes", help="csv dataset: user-attributes CSV file.")
+UserColOpt = typer.Option("user", "--user-col", help="csv dataset: user-id column.")
+ItemColOpt = typer.Option("item", "--item-col", help="csv dataset: item-id column.")
+TimeColOpt = typer.Option(
+    "timestamp", "--time-col", help="csv dataset: timestamp column (optional)."
+)
+ContinuousOpt = typer.Option(
+    None, "--continuous", help="csv dataset: attribute column to treat as continuous (repeatable)."
+)
+SynUsersOpt = typer.Option(1000, "--syn-users", help="synthetic dataset: number of users.")
+SynItemsOpt = typer.Option(400, "--syn-items", help="synthetic dataset: number of items.")
+SynStrengthOpt = typer.Option(
+    0.5, "--syn-strength", help="synthetic dataset: planted signal in [0,1]."
+)
+SynModeOpt = typer.Option(
+    "direction",
+    "--syn-mode",
+    help="synthetic dataset: 'direction' (linear) or 'radius' (non-linear).",
+)
+SynSeedOpt = typer.Option(0, "--syn-seed", help="synthetic dataset: generator seed.")
+
+
+def load(
+    dataset: str,
+    data_dir: Path | None = None,
+    interactions: Path | None = None,
+    attributes: Path | None = None,
+    user_col: str = "user",
+    item_col: str = "item",
+    time_col: str | None = "timestamp",
+    continuous: list[str] | None = None,
+    syn_users: int = 1000,
+    syn_items: int = 400,
+    syn_strength: float = 0.5,
+    syn_mode: str = "direction",
+    syn_seed: int = 0,
+) -> Dataset:
+    from privrec.data.registry import load_dataset
+
+    return load_dataset(
+        dataset,
+        data_dir,
+        progress=sys.stderr.isatty(),
+        synthetic={
+            "n_users": syn_users,
+            "n_items": syn_items,
+            "strength": syn_strength,
+            "mode": syn_mode,
+            "seed": syn_seed,
+        },
+        csv=(
+            {
+                "interactions_path": interactions,
+                "attributes_path": attributes,
+                "user_col": user_col,
+                "item_col": item_col,
+                "time_col": time_col,
+                "continuous": continuous or [],
+            }
+            if interactions is not None
+            else None
+        ),
+    )
+
+
+@contextmanager
+def epoch_progress(total: int, label: str = "training", enabled: bool = True):
+    """A Rich progress bar over epochs; yields a callback for the trainer."""
+    if not enabled:
+        yield lambda record: None
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err_console,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(label, total=total, info="")
+
+        def callback(record: dict) -> None:
+            info = "  ".join(
+                f"{k}={v:.4f}"
+                for k, v in record.items()
+                if isinstance(v, float)
+                and (k.startswith("val_") or k.endswith("loss") or k.endswith("_acc"))
+            )
+            progress.update(task, completed=record["epoch"], info=info)
+
+        yield callback

@@ -1,0 +1,560 @@
+"""Locate MovieLens files for a user, downloading and verifying them when needed.
+
+MovieLens is © GroupLens Research and may not be redistributed, so privrec never ships it: this
+module finds a local copy or fetches the genuine zip from GroupLens into a per-user cache.
+
+Resolution order of :func:`resolve_dataset_dir`:
+
+1. an explicit ``data_dir`` (the ``--data-dir`` option);
+2. ``$PRIVREC_DATA_DIR/<name>/``;
+3. the per-user cache ``<cache>/<name>/`` (``cache_dir`` argument, else ``$PRIVREC_CACHE_DIR``,
+   else :func:`platformdirs.user_cache_dir`);
+4. a download of the GroupLens zip into that cache, verified file by file before it is moved
+   into place atomically.
+
+Local copies (1-3) are verified too; a file that differs from the GroupLens original still
+loads, with one :class:`DataIntegrityWarning` per differing file. A download that differs is
+rejected with a :class:`~privrec.errors.DataError` and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import platformdirs
+
+from privrec.errors import DataError
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "CACHE_DIR_ENV",
+    "KNOWN_DATASETS",
+    "DataIntegrityWarning",
+    "DatasetSource",
+    "FileCheck",
+    "git_blob_sha1",
+    "resolve_dataset_dir",
+    "sha256_file",
+    "verify_dir",
+]
+
+DATA_DIR_ENV = "PRIVREC_DATA_DIR"
+CACHE_DIR_ENV = "PRIVREC_CACHE_DIR"
+
+_CHUNK = 1 << 20  # bytes read per step when hashing or copying
+_TIMEOUT_S = 60.0  # socket timeout of a download
+
+
+class DataIntegrityWarning(UserWarning):
+    """A local dataset file differs from the GroupLens original (it is still loaded)."""
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """Expected size and digests of one dataset file.
+
+    A file passes when its size matches and every digest that is given (not ``None``) matches.
+
+    Attributes:
+        name: file name inside the dataset folder (e.g. ``"ratings.dat"``).
+        size: size in bytes.
+        sha256: hex SHA-256 of the content, or ``None`` if unknown.
+        git_blob: git blob id (``git hash-object``) of the content, or ``None`` if unknown.
+    """
+
+    name: str
+    size: int
+    sha256: str | None
+    git_blob: str | None
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a dataset comes from and how to recognise its genuine files.
+
+    Attributes:
+        name: dataset name, also the folder name under a data or cache root (``"ml-1m"``).
+        url: URL of the GroupLens zip.
+        zip_folder: folder inside the zip that holds the files.
+        files: the files the loaders need, with their expected size and digests.
+    """
+
+    name: str
+    url: str
+    zip_folder: str
+    files: tuple[FileCheck, ...]
+
+
+_GROUPLENS = "https://files.grouplens.org/datasets/movielens"
+
+KNOWN_DATASETS: dict[str, DatasetSource] = {
+    "ml-1m": DatasetSource(
+        name="ml-1m",
+        url=f"{_GROUPLENS}/ml-1m.zip",
+        zip_folder="ml-1m",
+        files=(
+            FileCheck(
+                "users.dat",
+                134368,
+                "1dc3a95300cb19f7c10e027daf29b8cdf1d908dab65b5edfb45950aa389a10a3",
+                None,
+            ),
+            FileCheck(
+                "movies.dat",
+                171308,
+                "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",
+                None,
+            ),
+            # The SHA-256 of the genuine ratings.dat is not known; its git blob id is (the same
+            # id in many unrelated public copies), so that is what is checked.
+            FileCheck("ratings.dat", 24594131, None, "77a7c4b150f588c23bb9e1f068aa996c0b413695"),
+        ),
+    ),
+    "ml-100k": DatasetSource(
+        name="ml-100k",
+        url=f"{_GROUPLENS}/ml-100k.zip",
+        zip_folder="ml-100k",
+        files=(
+            FileCheck(
+                "u.data",
+                1979173,
+                "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+                None,
+            ),
+            FileCheck(
+                "u.user",
+                22628,
+                "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
+                None,
+            ),
+            FileCheck(
+                "u.item",
+                236344,
+                "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
+                None,
+            ),
+        ),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Hashing
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex SHA-256 of a file, read in chunks.
+
+    Args:
+        path: file to hash.
+
+    Returns:
+        The 64-character lowercase hex digest.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def git_blob_sha1(path: Path) -> str:
+    """Return the git blob id of a file (what ``git hash-object`` prints), read in chunks.
+
+    The id is the SHA-1 of ``b"blob <size>\\0"`` followed by the content.
+
+    Args:
+        path: file to hash.
+
+    Returns:
+        The 40-character lowercase hex digest.
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        h = hashlib.sha1(f"blob {size}\0".encode("ascii"), usedforsecurity=False)
+        read = 0
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+            read += len(chunk)
+    if read != size:
+        raise DataError(f"{path}: file changed while it was hashed ({read} of {size} bytes read)")
+    return h.hexdigest()
+
+
+# (resolved path, size, mtime_ns) -> {"sha256": hex, "git_blob": hex}; only the digests that were
+# asked for are present. Filled by _digests so that repeated loads in one process do not rehash.
+_DIGEST_CACHE: dict[tuple[str, int, int], dict[str, str]] = {}
+
+
+def _cache_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _digests(path: Path, kinds: Iterable[str]) -> dict[str, str]:
+    """Return the requested digests (``"sha256"``, ``"git_blob"``) of ``path``, memoised."""
+    key = _cache_key(path)
+    known = _DIGEST_CACHE.setdefault(key, {})
+    for kind in kinds:
+        if kind not in known:
+            known[kind] = sha256_file(path) if kind == "sha256" else git_blob_sha1(path)
+    return known
+
+
+def _short(digest: str) -> str:
+    return f"{digest[:7]}…"
+
+
+def _mismatch(path: Path, check: FileCheck) -> tuple[str, str, str] | None:
+    """Compare one file with its check.
+
+    Returns:
+        ``None`` if it passes, else ``(what, actual, expected)`` for the first difference found,
+        where ``what`` is ``"size"``, ``"sha256"`` or ``"git blob"``.
+    """
+    size = path.stat().st_size
+    if size != check.size:
+        return ("size", f"{size} bytes", f"{check.size} bytes")
+    kinds = [k for k in ("sha256", "git_blob") if getattr(check, k) is not None]
+    got = _digests(path, kinds)
+    for kind in kinds:
+        expected = getattr(check, kind).lower()
+        if got[kind] != expected:
+            return (kind.replace("_", " "), got[kind], expected)
+    return None
+
+
+def _missing_files(path: Path, source: DatasetSource) -> list[str]:
+    return [fc.name for fc in source.files if not (path / fc.name).is_file()]
+
+
+def verify_dir(path: Path, source: DatasetSource) -> list[str]:
+    """Check the dataset files in a folder against the GroupLens originals.
+
+    Digests are memoised per (path, size, mtime), so verifying the same unchanged files again
+    in one process does not rehash them.
+
+    Args:
+        path: folder that holds the dataset's files.
+        source: the dataset whose ``files`` are checked.
+
+    Returns:
+        One human-readable line per file that differs from the original; empty if all pass.
+
+    Raises:
+        DataError: a needed file is missing (the message names the folder and the files).
+    """
+    path = Path(path)
+    missing = _missing_files(path, source)
+    if missing:
+        raise DataError(
+            f"{path} lacks the {source.name} file(s) {', '.join(missing)} "
+            f"(needed: {', '.join(fc.name for fc in source.files)})"
+        )
+    lines = []
+    for fc in source.files:
+        diff = _mismatch(path / fc.name, fc)
+        if diff is None:
+            continue
+        what, actual, expected = diff
+        if what != "size":
+            actual, expected = _short(actual), _short(expected)
+        lines.append(
+            f"{source.name}/{fc.name} differs from the GroupLens original ({what} {actual}, "
+            f"expected {expected}); results may differ from published ones"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution
+# --------------------------------------------------------------------------------------------
+
+
+def _source(name: str) -> DatasetSource:
+    try:
+        return KNOWN_DATASETS[name]
+    except KeyError:
+        known = ", ".join(sorted(KNOWN_DATASETS))
+        raise DataError(f"unknown dataset {name!r}; known datasets: {known}") from None
+
+
+def _use_local(path: Path, source: DatasetSource) -> Path:
+    """Verify a complete local copy, warn once per differing file, and return it."""
+    for line in verify_dir(path, source):
+        warnings.warn(line, DataIntegrityWarning, stacklevel=3)
+    return path
+
+
+def _cache_root(cache_dir: str | Path | None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("privrec"))
+
+
+def resolve_dataset_dir(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    url: str | None = None,
+) -> Path:
+    """Find the folder holding a MovieLens dataset, downloading it into the cache if needed.
+
+    Places looked at, in order: ``data_dir``; ``$PRIVREC_DATA_DIR/<name>/``; the cache
+    ``<cache>/<name>/``; then, if ``download``, the GroupLens zip is fetched into the cache.
+    A local copy (the first three) whose files differ from the originals is still returned,
+    with one :class:`DataIntegrityWarning` per differing file.
+
+    Args:
+        name: dataset name, a key of :data:`KNOWN_DATASETS` (``"ml-1m"``, ``"ml-100k"``).
+        data_dir: folder that holds the dataset's files (``--data-dir``). For convenience a
+            folder whose ``<name>/`` subfolder holds them (like ``PRIVREC_DATA_DIR``) is
+            accepted too.
+        download: fetch the dataset into the cache when no local copy is found.
+        progress: show a Rich progress bar (on stderr) while downloading.
+        cache_dir: cache root; defaults to ``$PRIVREC_CACHE_DIR``, else the per-user cache
+            folder of ``platformdirs.user_cache_dir("privrec")``.
+        url: download from this URL instead of GroupLens (``https://``, ``http://`` or
+            ``file://``).
+
+    Returns:
+        The folder holding the dataset's files.
+
+    Raises:
+        DataError: the dataset is unknown; ``data_dir`` or ``$PRIVREC_DATA_DIR/<name>`` lacks
+            files; nothing was found and ``download`` is false; or the download failed, was
+            unsafe to extract or did not match the expected checksums.
+    """
+    source = _source(name)
+
+    if data_dir is not None:
+        folder = Path(data_dir).expanduser()
+        missing = _missing_files(folder, source)
+        if missing and not _missing_files(folder / name, source):
+            folder, missing = folder / name, []
+        if missing:
+            where = "does not exist" if not folder.is_dir() else f"lacks {', '.join(missing)}"
+            raise DataError(
+                f"data dir {folder} {where}: the {name} files "
+                f"{', '.join(fc.name for fc in source.files)} are needed there"
+            )
+        return _use_local(folder, source)
+
+    env_dir = os.environ.get(DATA_DIR_ENV)
+    if env_dir:
+        folder = Path(env_dir).expanduser() / name
+        missing = _missing_files(folder, source)
+        if missing:
+            where = "does not exist" if not folder.is_dir() else f"lacks {', '.join(missing)}"
+            raise DataError(
+                f"{DATA_DIR_ENV}={env_dir} is set but {folder} {where}; put the {name} files "
+                f"({', '.join(fc.name for fc in source.files)}) there or unset {DATA_DIR_ENV}"
+            )
+        return _use_local(folder, source)
+
+    root = _cache_root(cache_dir)
+    cached = root / name
+    if not _missing_files(cached, source):
+        return _use_local(cached, source)
+
+    if not download:
+        raise DataError(
+            f"MovieLens {name} not found. Looked at: (1) --data-dir: not given; "
+            f"(2) {DATA_DIR_ENV}: not set; (3) the cache {cached}: "
+            f"{'missing' if not cached.is_dir() else 'incomplete'}. Fix: pass --data-dir "
+            f"pointing at a folder holding {', '.join(fc.name for fc in source.files)}, "
+            f"or set {DATA_DIR_ENV} to a folder containing {name}/, or allow the download."
+        )
+
+    return _download(source, root, url or source.url, progress=progress)
+
+
+# --------------------------------------------------------------------------------------------
+# Download
+# --------------------------------------------------------------------------------------------
+
+
+def _fetch(url: str, dest: Path, *, label: str, progress: bool) -> None:
+    """Stream ``url`` into ``dest``, with a Rich progress bar if ``progress``.
+
+    urllib rather than pooch: urllib handles ``file://`` and ``http(s)://`` alike with no extra
+    dependency (pooch has no ``file://`` downloader and its HTTP one needs ``requests``), and
+    the verification, safe extraction and atomic placement here are our own anyway.
+    """
+    # A fresh opener per download picks up the current proxy environment.
+    opener = urllib.request.build_opener()
+    try:
+        with opener.open(url, timeout=_TIMEOUT_S) as response, open(dest, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if not progress:
+                shutil.copyfileobj(response, out, _CHUNK)
+                return
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            ) as bar:
+                task = bar.add_task(f"downloading {label}", total=total)
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    bar.advance(task, len(chunk))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DataError(
+            f"could not download {label} from {url}: {exc}. Download it by hand, unzip it and "
+            f"pass --data-dir or set {DATA_DIR_ENV}"
+        ) from exc
+
+
+def _safe_member_path(info: zipfile.ZipInfo) -> PurePosixPath:
+    """Return the relative path of a zip member, or raise if extracting it would be unsafe."""
+    raw = info.filename
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise DataError(f"zip member {raw!r} is a symbolic link; refusing to extract")
+    norm = raw.replace("\\", "/")
+    rel = PurePosixPath(norm)
+    if norm.startswith("/") or rel.is_absolute() or (len(norm) > 1 and norm[1] == ":"):
+        raise DataError(f"zip member {raw!r} has an absolute path; refusing to extract")
+    if ".." in rel.parts:
+        raise DataError(f"zip member {raw!r} points outside its folder; refusing to extract")
+    return rel
+
+
+def _extract(zip_path: Path, folder: str, dest: Path) -> Path:
+    """Safely extract the members under ``folder/`` of a zip into ``dest``.
+
+    Every member is checked before anything is written: absolute paths, ``..`` components and
+    symbolic links anywhere in the zip make the whole zip rejected.
+
+    Returns:
+        ``dest / folder``.
+    """
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"the downloaded file is not a valid zip: {exc}") from exc
+    with zf:
+        members = [(info, _safe_member_path(info)) for info in zf.infolist()]
+        root = dest.resolve()
+        for info, rel in members:
+            if not rel.parts or rel.parts[0] != folder:
+                continue  # e.g. __MACOSX/ entries
+            target = root.joinpath(*rel.parts)
+            if not target.resolve().is_relative_to(root):  # belt and braces
+                raise DataError(f"zip member {info.filename!r} escapes the extraction folder")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, _CHUNK)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise DataError(f"zip member {info.filename!r} is corrupt: {exc}") from exc
+    return dest / folder
+
+
+def _check_download(path: Path, source: DatasetSource, url: str) -> None:
+    """Raise DataError if the extracted files are missing or differ from the originals."""
+    missing = _missing_files(path, source)
+    if missing:
+        raise DataError(
+            f"the zip from {url} lacks "
+            + ", ".join(f"{source.zip_folder}/{m}" for m in missing)
+            + "; refusing to use it"
+        )
+    problems = []
+    for fc in source.files:
+        diff = _mismatch(path / fc.name, fc)
+        if diff is not None:
+            what, actual, expected = diff
+            problems.append(f"{fc.name}: {what} {actual}, expected {expected}")
+    if problems:
+        raise DataError(
+            f"the {source.name} download from {url} failed verification and was discarded: "
+            + "; ".join(problems)
+        )
+
+
+def _place(extracted: Path, target: Path) -> None:
+    """Atomically move a verified folder to ``target`` (same file system)."""
+    old: Path | None = None
+    if target.exists() or target.is_symlink():
+        # An incomplete earlier copy: move it aside so the rename below can take its place.
+        old = target.with_name(f".{target.name}-old-{uuid.uuid4().hex}")
+        os.replace(target, old)
+    try:
+        os.replace(extracted, target)
+    finally:
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+
+
+def _download(source: DatasetSource, root: Path, url: str, *, progress: bool) -> Path:
+    """Download, extract, verify and place a dataset into ``root / source.name``."""
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / source.name
+    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{source.name}-", suffix=".zip.part")
+    os.close(fd)
+    tmp_zip = Path(tmp_name)
+    tmp_dir = Path(tempfile.mkdtemp(dir=root, prefix=f".{source.name}-extract-"))
+    try:
+        _fetch(url, tmp_zip, label=f"{source.name}.zip", progress=progress)
+        extracted = _extract(tmp_zip, source.zip_folder, tmp_dir)
+        _check_download(extracted, source, url)
+        try:
+            _place(extracted, target)
+        except OSError as exc:
+            # Another process may have placed a complete copy meanwhile: use that one.
+            if _missing_files(target, source):
+                raise DataError(
+                    f"could not move the {source.name} download to {target}: {exc}"
+                ) from exc
+            return _use_local(target, source)
+        # Re-key the memoised digests to the files' final paths (rename keeps size and mtime).
+        for fc in source.files:
+            final = target / fc.name
+            key = _cache_key(final)
+            old_key = (str((tmp_dir / source.zip_folder / fc.name).resolve()), key[1], key[2])
+            if old_key in _DIGEST_CACHE:
+                _DIGEST_CACHE[key] = _DIGEST_CACHE.pop(old_key)
+        return target
+    finally:
+        tmp_zip.unlink(missing_ok=True)
+        shutil.rmtree(tmp_dir, ignore_errors=True)

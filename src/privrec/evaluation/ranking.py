@@ -1,0 +1,88 @@
+"""Ranking metrics with full ranking over every item the user has not interacted with.
+
+The metric functions are pure: they take arrays and return numbers. :func:`target_ranks` turns a
+score matrix into the 0-based rank of each user's target item among the candidates; ties count
+against the target (a constant scorer gets the worst rank, never a lucky one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from privrec.errors import DataError
+
+
+def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
+    """0-based rank of ``targets[r]`` in row ``r`` of ``scores`` among non-excluded items.
+
+    Args:
+        scores: (n, n_items) scores; higher is better.
+        targets: (n,) target item per row.
+        exclude: (n, n_items) sparse mask of items that are not candidates (e.g. training
+            items). The target itself must not be excluded.
+    """
+    s = np.array(scores, dtype=np.float64, copy=True)
+    targets = np.asarray(targets, dtype=np.int64)
+    if s.ndim != 2 or s.shape[0] != len(targets):
+        raise DataError(f"scores shape {s.shape} does not match {len(targets)} targets")
+    rows = np.arange(len(targets))
+    ex = sp.csr_matrix(exclude)
+    if ex.shape != s.shape:
+        raise DataError(f"exclude mask shape {ex.shape} differs from scores shape {s.shape}")
+    if len(targets) and np.asarray(ex[rows, targets]).ravel().any():
+        raise DataError("a target item is also excluded from the candidates")
+    r, c = ex.nonzero()
+    s[r, c] = -np.inf
+    t = s[rows, targets][:, None]
+    better = (s > t).sum(axis=1)
+    ties = (s == t).sum(axis=1) - 1  # minus the target itself
+    return (better + ties).astype(np.int64)
+
+
+def hit_rate(ranks: np.ndarray, k: int) -> float:
+    """Fraction of targets ranked in the top ``k`` (HR@k)."""
+    ranks = np.asarray(ranks)
+    if len(ranks) == 0:
+        return float("nan")
+    return float((ranks < k).mean())
+
+
+def ndcg(ranks: np.ndarray, k: int) -> float:
+    """Mean NDCG@k with one relevant item per user: ``1 / log2(rank + 2)`` if in the top k."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if len(ranks) == 0:
+        return float("nan")
+    gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+    return float(gains.mean())
+
+
+def evaluate_ranking(
+    score_fn: Callable[[np.ndarray], np.ndarray | torch.Tensor],
+    users: np.ndarray,
+    targets: np.ndarray,
+    exclude: sp.csr_matrix,
+    k: int = 10,
+    chunk_size: int = 1024,
+) -> dict[str, float]:
+    """HR@k and NDCG@k over ``users``, scoring ``chunk_size`` users at a time.
+
+    ``score_fn(user_indices)`` returns the (len, n_items) score matrix; ``exclude`` is the full
+    users × items candidate-exclusion mask (row = user index). Memory stays
+    O(chunk_size × n_items).
+    """
+    users = np.asarray(users, dtype=np.int64)
+    targets = np.asarray(targets, dtype=np.int64)
+    ranks = np.empty(len(users), dtype=np.int64)
+    ex = sp.csr_matrix(exclude)
+    for lo in range(0, len(users), chunk_size):
+        hi = min(len(users), lo + chunk_size)
+        u = users[lo:hi]
+        scores = score_fn(u)
+        if isinstance(scores, torch.Tensor):
+            scores = scores.detach().cpu().numpy()
+        ranks[lo:hi] = target_ranks(scores, targets[lo:hi], ex[u])
+    return {f"hr@{k}": hit_rate(ranks, k), f"ndcg@{k}": ndcg(ranks, k), "users": int(len(users))}

@@ -1,0 +1,1 @@
+"""Experiments: single runs, sweeps, Pareto fronts and reports."""

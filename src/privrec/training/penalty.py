@@ -1,0 +1,37 @@
+"""The trainer's seam for extra losses on the user vectors.
+
+A :class:`UserPenalty` sees the batch's user vectors ``p_u`` and returns a loss that is added to
+the recommendation loss before the single optimizer step. Its own parameters (e.g. adversarial
+heads) are trained by the same optimizer. Adversarial heads, MMD/HSIC penalties and any future
+defence plug in here without touching the trainer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class UserPenalty(nn.Module):
+    """Base class of extra user-vector losses."""
+
+    name: str = "penalty"
+
+    def forward(
+        self, user_vecs: torch.Tensor, users: torch.Tensor, progress: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Return (loss to add, numbers to report) for the batch.
+
+        Args:
+            user_vecs: the batch users' vectors (with gradient).
+            users: their user indices.
+            progress: fraction of training done, in [0, 1] (for schedules).
+        """
+        raise NotImplementedError
+
+    def before_step(self, user_vecs: torch.Tensor, users: torch.Tensor, progress: float) -> None:
+        """Optional extra updates of the penalty's own parameters on detached vectors."""
+
+    def epoch_end(self, model, epoch: int) -> dict[str, float]:
+        """Optional per-epoch numbers (e.g. a probe's leakage), merged into the epoch record."""
+        return {}

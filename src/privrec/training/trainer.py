@@ -1,0 +1,223 @@
+"""Minibatch trainer for any :class:`~privrec.models.base.Recommender`."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from privrec.data.sampling import sample_negatives
+from privrec.data.split import Split
+from privrec.errors import ConfigError, FitError
+from privrec.evaluation.protocol import evaluate_split, model_scorer
+from privrec.models.base import Recommender
+from privrec.models.losses import LOSSES
+from privrec.models.mf import build_model
+from privrec.training.config import TrainConfig
+from privrec.training.penalty import UserPenalty
+
+EpochCallback = Callable[[dict], None]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """The result of :meth:`Trainer.fit`: the model at its best validation epoch.
+
+    Attributes:
+        model: the recommender (weights of the best validation epoch).
+        penalties: the user-vector penalties trained alongside (e.g. adversarial heads).
+        config: the training configuration.
+        history: one record per epoch (losses, validation metrics, penalty metrics, seconds).
+        best_epoch: epoch whose weights were kept (1-based).
+        validation: validation metrics of the kept weights.
+        seconds: wall time of training.
+    """
+
+    model: Recommender
+    penalties: tuple[UserPenalty, ...]
+    config: TrainConfig
+    history: tuple[dict, ...]
+    best_epoch: int
+    validation: dict
+    seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    def user_vectors(self) -> np.ndarray:
+        return self.model.all_user_vectors().detach().numpy().astype(np.float32)
+
+    def item_vectors(self) -> np.ndarray:
+        return self.model.item_vectors().detach().numpy().astype(np.float32)
+
+    def item_bias(self) -> np.ndarray:
+        return self.model.item_bias().detach().numpy().astype(np.float32)
+
+
+class Trainer:
+    """Trains a recommender on a split's training interactions.
+
+    One optimizer step minimises the recommendation loss plus L2 plus the sum of the
+    ``penalties`` (the seam for adversarial heads and dependence penalties). Validation HR@k is
+    computed every ``eval_every`` epochs; the best weights are kept and training stops after
+    ``patience`` evaluations without improvement. A non-finite loss or an exploding user vector
+    raises :class:`~privrec.errors.FitError` carrying the history so far.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        penalties: Sequence[UserPenalty] = (),
+        callback: EpochCallback | None = None,
+        model: Recommender | None = None,
+    ) -> None:
+        self.config = config
+        self.penalties = tuple(penalties)
+        self.callback = callback
+        self._model = model
+
+    def fit(self, split: Split) -> TrainedModel:
+        cfg = self.config
+        train = split.train
+        if len(train) == 0:
+            raise ConfigError("the training split is empty: nothing to train on")
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        rng = np.random.default_rng(cfg.seed)
+        model = self._model or build_model(
+            cfg.model, train.n_users, train.n_items, cfg.embedding_size, cfg.init_std, cfg.seed
+        )
+        loss_fn = LOSSES[cfg.loss]
+        params = list(model.parameters())
+        for p in self.penalties:
+            params += list(p.parameters())
+        if cfg.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=cfg.learning_rate)
+        else:
+            opt = torch.optim.SGD(params, lr=cfg.learning_rate)
+
+        t_users = train.users
+        t_items = train.items
+        n = len(train)
+        history: list[dict] = []
+        best = (-math.inf, 0, None, {})
+        bad_evals = 0
+        start = time.perf_counter()
+        total_steps = cfg.epochs * math.ceil(n / cfg.batch_size)
+        step = 0
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            perm = rng.permutation(n)
+            users_np = t_users[perm]
+            pos_np = t_items[perm]
+            neg_np = sample_negatives(train, users_np, rng)
+            users_t = torch.from_numpy(np.ascontiguousarray(users_np))
+            pos_t = torch.from_numpy(pos_np)
+            neg_t = torch.from_numpy(neg_np)
+            sums: dict[str, float] = {}
+            batches = 0
+            for lo in range(0, n, cfg.batch_size):
+                u = users_t[lo : lo + cfg.batch_size]
+                i = pos_t[lo : lo + cfg.batch_size]
+                j = neg_t[lo : lo + cfg.batch_size]
+                progress = step / max(1, total_steps)
+                pv = model.user_vectors(u)
+                rec = loss_fn(model.score(pv, i), model.score(pv, j))
+                loss = rec + cfg.reg * model.regularization(pv, i, j)
+                rec_val = float(rec.detach())
+                stats = {"rec_loss": rec_val}
+                if self.penalties:
+                    uu = torch.unique(u)
+                    for p in self.penalties:
+                        p.before_step(model.user_vectors(uu).detach(), uu, progress)
+                    uvecs = model.user_vectors(uu)
+                    for p in self.penalties:
+                        p_loss, p_stats = p(uvecs, uu, progress)
+                        loss = loss + p_loss
+                        stats.update(p_stats)
+                loss_val = float(loss.detach())
+                if not math.isfinite(loss_val):
+                    raise FitError(
+                        f"training diverged at epoch {epoch}: loss is {loss_val} "
+                        "(try a lower learning rate or adversarial weight)",
+                        reason="nan_loss",
+                        history=history,
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                opt.step()
+                stats["loss"] = loss_val
+                for key, v in stats.items():
+                    sums[key] = sums.get(key, 0.0) + v
+                batches += 1
+                step += 1
+            record = {"epoch": epoch, **{k: v / batches for k, v in sums.items()}}
+            model.eval()
+            with torch.no_grad():
+                norm = float(model.all_user_vectors().norm(dim=1).max())
+            record["max_user_norm"] = norm
+            if not math.isfinite(norm) or norm > cfg.max_user_norm:
+                history.append(record)
+                raise FitError(
+                    f"training diverged at epoch {epoch}: a user vector has norm {norm:.3g} "
+                    f"(limit {cfg.max_user_norm:g})",
+                    reason="exploding_norm",
+                    history=history,
+                )
+            for p in self.penalties:
+                record.update(p.epoch_end(model, epoch))
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                val = evaluate_split(model_scorer(model), split, "validation", cfg.k)
+                record[f"val_hr@{cfg.k}"] = val[f"hr@{cfg.k}"]
+                record[f"val_ndcg@{cfg.k}"] = val[f"ndcg@{cfg.k}"]
+                score = val[f"hr@{cfg.k}"]
+                if cfg.collapse_ratio and best[0] > 0 and score < cfg.collapse_ratio * best[0]:
+                    record["seconds"] = time.perf_counter() - t0
+                    history.append(record)
+                    raise FitError(
+                        f"training diverged at epoch {epoch}: validation HR@{cfg.k} collapsed "
+                        f"to {score:.4f} from its best {best[0]:.4f}",
+                        reason="collapse",
+                        history=history,
+                    )
+                if score > best[0]:
+                    best = (score, epoch, _snapshot(model, self.penalties), val)
+                    bad_evals = 0
+                else:
+                    bad_evals += 1
+            record["seconds"] = time.perf_counter() - t0
+            history.append(record)
+            if self.callback is not None:
+                self.callback(dict(record))
+            if cfg.patience and bad_evals >= cfg.patience:
+                break
+        if best[2] is not None:
+            _restore(model, self.penalties, best[2])
+        model.eval()
+        return TrainedModel(
+            model=model,
+            penalties=self.penalties,
+            config=cfg,
+            history=tuple(history),
+            best_epoch=best[1],
+            validation=best[3],
+            seconds=time.perf_counter() - start,
+        )
+
+
+def _snapshot(model: Recommender, penalties: Sequence[UserPenalty]) -> list[dict]:
+    return [copy.deepcopy(m.state_dict()) for m in (model, *penalties)]
+
+
+def _restore(model: Recommender, penalties: Sequence[UserPenalty], states: list[dict]) -> None:
+    for m, s in zip((model, *penalties), states, strict=True):
+        m.load_state_dict(s)
