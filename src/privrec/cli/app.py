@@ -215,6 +215,23 @@ def demo(
         run_demo(out, progress=not quiet)
 
 
+def _register_extensions() -> None:
+    """Commands defined in their own modules (each exposes ``register(app)``)."""
+    import importlib
+
+    for name in ("audit_cmd", "sweep_cmd", "erase_cmd"):
+        try:
+            module = importlib.import_module(f"privrec.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"privrec.cli.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_extensions()
+
+
 def main() -> None:
     app()
 
