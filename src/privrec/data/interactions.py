@@ -193,5 +193,5 @@ def _index_of(universe: np.ndarray, values: np.ndarray, what: str) -> np.ndarray
     bad = universe[idx] != values
     if bad.any():
         first = values[np.flatnonzero(bad)[0]]
-        raise DataError(f"unknown {what} id {first!r}: not in the {what} index")
+        raise DataError(f"unknown {what} id '{first}': not in the {what} index")
     return idx.astype(np.int64)

@@ -147,7 +147,7 @@ def _check_values(df, field: str, values: np.ndarray, allowed: set) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"{line_of(df, i)}: field '{field}' = {values[i]!r}, expected one of "
+            f"{line_of(df, i)}: field '{field}' = '{values[i]}', expected one of "
             f"{sorted(allowed, key=str)}"
         )
 

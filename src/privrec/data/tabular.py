@@ -100,11 +100,11 @@ def load_csv(
     a_users = _maybe_int(adf[user_col].str.strip().to_numpy())
     if len(np.unique(a_users)) != len(a_users):
         vals, counts = np.unique(a_users, return_counts=True)
-        raise DataError(f"{apath}: duplicate user id {vals[counts > 1][0]!r}")
+        raise DataError(f"{apath}: duplicate user id {vals[counts > 1][0]}")
     unknown = ~np.isin(a_users, user_ids)
     if unknown.any():
         raise DataError(
-            f"{apath}:{int(np.flatnonzero(unknown)[0]) + 2}: user {a_users[unknown][0]!r} has no "
+            f"{apath}:{int(np.flatnonzero(unknown)[0]) + 2}: user {a_users[unknown][0]} has no "
             f"interactions in {ipath} ({int(unknown.sum())} such users)"
         )
     all_users = np.unique(user_ids)
@@ -124,7 +124,7 @@ def load_csv(
             if badmask.any():
                 raise DataError(
                     f"{apath}: column '{col}' has non-numeric value "
-                    f"{aligned[badmask][0]!r}; expected a number (continuous)"
+                    f"{str(aligned[badmask][0])!r}; expected a number (continuous)"
                 )
             attrs[col] = Attribute(col, "continuous", num.to_numpy(dtype=float))
         else:

@@ -173,6 +173,15 @@ class Trainer:
                     reason="exploding_norm",
                     history=history,
                 )
+            if epoch >= 3 and record["rec_loss"] >= 0.99 * math.log(2):
+                history.append(record)
+                raise FitError(
+                    f"training diverged at epoch {epoch}: the recommendation loss is stuck at "
+                    f"{record['rec_loss']:.4f} (chance level ln 2 = 0.693); the penalties or the "
+                    "learning rate overwhelm the recommender",
+                    reason="no_learning",
+                    history=history,
+                )
             for p in self.penalties:
                 record.update(p.epoch_end(model, epoch))
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:

@@ -1,0 +1,152 @@
+"""Leakage metrics from out-of-fold predictions.
+
+All headline figures are computed on the pooled out-of-fold predictions (every audited user is
+predicted exactly once, by a model that never saw them); the ``_std`` figures are the population
+standard deviation (``ddof=0``) of the same metric computed fold by fold.
+
+ROC-AUC is one-vs-rest, macro-averaged: for each class ``c`` the binary AUC of ``y == c``
+against the score column ``c``, averaged over classes. Scores are ``predict_proba`` for
+probabilistic attackers and raw ``decision_function`` values for SVMs (a binary decision value
+``d`` becomes the columns ``(-d, d)``). For probabilities this equals scikit-learn's
+``roc_auc_score(multi_class="ovr", average="macro")``; on decision values it needs no
+normalisation because a binary AUC depends only on the ranking within a column. For two classes
+it is the usual binary AUC.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
+
+EPS = 1e-15
+
+CATEGORICAL_METRICS = (
+    "accuracy",
+    "accuracy_std",
+    "balanced_accuracy",
+    "balanced_accuracy_std",
+    "roc_auc",
+    "roc_auc_std",
+    "macro_f1",
+    "majority",
+    "gap",
+    "chance_balanced",
+    "log_loss",
+    "mi_lower_bits",
+)
+CONTINUOUS_METRICS = ("r2", "r2_std", "mae", "mae_baseline")
+
+
+def ovr_macro_auc(y: np.ndarray, scores: np.ndarray, n_classes: int) -> float:
+    """One-vs-rest macro ROC-AUC of integer labels ``y`` in ``0..n_classes-1``.
+
+    Classes absent from ``y`` (or present in every row) are left out of the average; NaN if
+    none is left.
+    """
+    aucs = []
+    for c in range(n_classes):
+        positive = y == c
+        if positive.all() or not positive.any():
+            continue
+        aucs.append(roc_auc_score(positive, scores[:, c]))
+    if not aucs:
+        return math.nan
+    if n_classes == 2:
+        return float(aucs[-1])
+    return float(np.mean(aucs))
+
+
+def entropy_bits(y: np.ndarray, n_classes: int) -> float:
+    """Empirical entropy of the labels, in bits."""
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def classification_metrics(
+    y: np.ndarray,
+    pred: np.ndarray,
+    scores: np.ndarray,
+    proba: np.ndarray | None,
+    fold: np.ndarray,
+    n_classes: int,
+) -> dict[str, float]:
+    """Metrics of out-of-fold class predictions.
+
+    Args:
+        y: true codes ``0..n_classes-1`` (one per audited user).
+        pred: predicted codes.
+        scores: ``(n, n_classes)`` scores for ROC-AUC.
+        proba: ``(n, n_classes)`` class probabilities, or None for non-probabilistic attackers
+            (their log-loss and MI bound are NaN).
+        fold: fold number of every user.
+        n_classes: number of classes audited.
+    """
+    labels = np.arange(n_classes)
+    per_fold: dict[str, list[float]] = {"accuracy": [], "balanced_accuracy": [], "roc_auc": []}
+    for f in np.unique(fold):
+        m = fold == f
+        per_fold["accuracy"].append(accuracy_score(y[m], pred[m]))
+        per_fold["balanced_accuracy"].append(_balanced(y[m], pred[m]))
+        per_fold["roc_auc"].append(ovr_macro_auc(y[m], scores[m], n_classes))
+    counts = np.bincount(y, minlength=n_classes)
+    majority = float(counts.max() / counts.sum())
+    acc = float(accuracy_score(y, pred))
+    out = {
+        "accuracy": acc,
+        "accuracy_std": _std(per_fold["accuracy"]),
+        "balanced_accuracy": _balanced(y, pred),
+        "balanced_accuracy_std": _std(per_fold["balanced_accuracy"]),
+        "roc_auc": ovr_macro_auc(y, scores, n_classes),
+        "roc_auc_std": _std(per_fold["roc_auc"]),
+        "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        "majority": majority,
+        "gap": acc - majority,
+        "chance_balanced": 1.0 / n_classes,
+        "log_loss": math.nan,
+        "mi_lower_bits": math.nan,
+    }
+    if proba is not None:
+        p = np.clip(proba, EPS, 1.0)
+        p = p / p.sum(axis=1, keepdims=True)
+        ll = float(log_loss(y, p, labels=labels))
+        out["log_loss"] = ll
+        out["mi_lower_bits"] = max(0.0, entropy_bits(y, n_classes) - ll / math.log(2))
+    return out
+
+
+def regression_metrics(
+    y: np.ndarray, pred: np.ndarray, baseline: np.ndarray, fold: np.ndarray
+) -> dict[str, float]:
+    """R² and MAE of out-of-fold predictions; ``baseline`` holds each user's training-fold mean."""
+    r2s = [float(r2_score(y[fold == f], pred[fold == f])) for f in np.unique(fold)]
+    return {
+        "r2": float(r2_score(y, pred)),
+        "r2_std": _std(r2s),
+        "mae": float(mean_absolute_error(y, pred)),
+        "mae_baseline": float(mean_absolute_error(y, baseline)),
+    }
+
+
+def _balanced(y: np.ndarray, pred: np.ndarray) -> float:
+    import warnings
+
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true" on tiny folds
+        warnings.simplefilter("ignore")
+        return float(balanced_accuracy_score(y, pred))
+
+
+def _std(values: list[float]) -> float:
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return float(v.std()) if v.size else math.nan

@@ -1,0 +1,215 @@
+"""``privrec audit``: run the attacker suite on user vectors (or on their recommendations)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from privrec.cli import common
+from privrec.cli.common import cli_errors, console
+from privrec.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``audit`` command to ``app``."""
+    app.command("audit")(audit)
+
+
+def audit(
+    vectors: Path = typer.Argument(
+        ...,
+        help="User vectors: a run directory, .npz (user_ids, user_vectors), .npy (with --ids), "
+        ".csv or .parquet (id column + numeric columns).",
+        show_default=False,
+    ),
+    dataset: str | None = typer.Option(
+        None,
+        "--dataset",
+        "-d",
+        help="Dataset whose attributes to audit: synthetic, ml-100k, ml-1m or csv "
+        "(with --interactions).",
+    ),
+    data_dir: Path | None = common.DataDirOpt,
+    interactions: Path | None = common.InteractionsOpt,
+    attributes: Path | None = typer.Option(
+        None,
+        "--attributes",
+        help="User-attributes CSV (user column + one column per attribute). On its own: the "
+        "attributes to audit; with --dataset csv: the csv dataset's attributes file.",
+    ),
+    user_col: str = common.UserColOpt,
+    item_col: str = common.ItemColOpt,
+    time_col: str = common.TimeColOpt,
+    continuous: list[str] | None = typer.Option(
+        None, "--continuous", help="Attributes-CSV column to treat as continuous (repeatable)."
+    ),
+    syn_users: int = common.SynUsersOpt,
+    syn_items: int = common.SynItemsOpt,
+    syn_strength: float = common.SynStrengthOpt,
+    syn_mode: str = common.SynModeOpt,
+    syn_seed: int = common.SynSeedOpt,
+    attribute: list[str] | None = typer.Option(
+        None, "--attribute", "-a", help="Attribute to audit (repeatable; default: all)."
+    ),
+    attackers: str = typer.Option(
+        "paper",
+        "--attackers",
+        help="Preset (paper, strong, all, fast) or a comma list of names. With "
+        "--from-recommendations, 'paper' means the sparse-capable logistic, linear_svm_c1, "
+        "random_forest.",
+    ),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds over users."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the folds and the attackers."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes over (attacker, fold)."),
+    ids: Path | None = typer.Option(
+        None, "--ids", help=".npy vectors: user ids (.npy, or one id per line .txt/.csv)."
+    ),
+    id_column: str = typer.Option(
+        "user_id", "--id-column", help=".csv/.parquet vectors: the user-id column."
+    ),
+    from_recommendations: bool = typer.Option(
+        False,
+        "--from-recommendations",
+        help="Audit each user's top-k recommendations (bag of items) instead of the vectors; "
+        "needs a run directory or embeddings .npz and a dataset.",
+    ),
+    k: int = typer.Option(10, "--k", help="--from-recommendations: recommendations per user."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for audit.json, audit.csv and audit.md."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Leakage audit: how well can attackers predict each private attribute from user vectors?"""
+    with cli_errors():
+        from privrec.audit import audit_recommendations, audit_vectors, load_vectors, write_audit
+        from privrec.audit.attackers import resolve_attackers
+        from privrec.audit.attributes_csv import read_attributes_csv
+        from privrec.audit.recommendations import RECOMMENDATION_ATTACKERS
+
+        chosen = resolve_attackers(attackers)  # fail on a typo before loading anything
+        attributes_only = attributes is not None and interactions is None
+        if attributes_only and dataset not in (None, "csv"):
+            raise ConfigError(
+                f"give either --dataset {dataset} or --attributes CSV, not both "
+                "(--attributes with a dataset needs --dataset csv --interactions FILE)"
+            )
+        if dataset is None and attributes is None:
+            raise ConfigError("say whose attributes to audit: --dataset NAME or --attributes CSV")
+        ds = None
+        if attributes_only:
+            attrs = read_attributes_csv(attributes, user_col, continuous or [])
+        else:
+            ds = common.load(
+                dataset or "csv",
+                data_dir,
+                interactions,
+                attributes,
+                user_col,
+                item_col,
+                time_col,
+                continuous,
+                syn_users,
+                syn_items,
+                syn_strength,
+                syn_mode,
+                syn_seed,
+            )
+            attrs = ds.attributes
+        names = list(attribute) if attribute else None
+        if from_recommendations:
+            if ds is None:
+                raise ConfigError(
+                    "--from-recommendations needs the interactions: give --dataset "
+                    "(training items are excluded from the top-k)"
+                )
+            if ids is not None:
+                raise ConfigError("--ids does not apply to --from-recommendations")
+            result = audit_recommendations(
+                vectors,
+                ds,
+                attrs,
+                k=k,
+                names=names,
+                attackers=RECOMMENDATION_ATTACKERS if attackers == "paper" else chosen,
+                folds=folds,
+                seed=seed,
+                jobs=jobs,
+                progress=not quiet,
+            )
+        else:
+            user_ids, vecs = load_vectors(vectors, ids, id_column)
+            result = audit_vectors(
+                user_ids,
+                vecs,
+                attrs,
+                names=names,
+                attackers=chosen,
+                folds=folds,
+                seed=seed,
+                jobs=jobs,
+                progress=not quiet,
+            )
+        _print_result(result)
+        if out is not None:
+            write_audit(result, out)
+            console.print(f"audit written to [bold]{out}[/bold] (audit.json, audit.csv, audit.md)")
+
+
+def _print_result(result) -> None:
+    from privrec.audit import headline_sentence
+
+    info = result.info
+    source = (
+        f"top-{info['k']} recommendations" if info.get("source") == "recommendations" else "vectors"
+    )
+    console.print(
+        f"{info['n_matched']:,} of {info['n_vectors']:,} users matched the attributes "
+        f"({source}, {info['dim']} dims, {info['folds']}-fold CV, seed {info['seed']})",
+        highlight=False,
+    )
+    for name in result.attributes:
+        t = result.table[result.table["attribute"] == name]
+        kind = t["kind"].iloc[0]
+        table = Table(title=f"{name} ({kind}, {int(t['n_users'].iloc[0]):,} users)")
+        if kind == "categorical":
+            table.add_column("attacker", no_wrap=True)
+            for col in ("accuracy", "balanced acc.", "ROC-AUC", "macro-F1", "majority", "gap"):
+                table.add_column(col, justify="right")
+            for _, r in t.iterrows():
+                table.add_row(
+                    r["attacker"],
+                    f"{_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])}",
+                    f"{_pct(r['balanced_accuracy'])} ± {_pct(r['balanced_accuracy_std'])}",
+                    f"{_num(r['roc_auc'])} ± {_num(r['roc_auc_std'])}",
+                    _num(r["macro_f1"]),
+                    _pct(r["majority"]),
+                    f"{100 * r['gap']:+.1f} pp",
+                )
+        else:
+            table.add_column("regressor", no_wrap=True)
+            for col in ("R²", "MAE", "MAE of mean"):
+                table.add_column(col, justify="right")
+            for _, r in t.iterrows():
+                table.add_row(
+                    r["attacker"],
+                    f"{_num(r['r2'], 3)} ± {_num(r['r2_std'], 3)}",
+                    _num(r["mae"], 3),
+                    _num(r["mae_baseline"], 3),
+                )
+        console.print(table)
+        row = result.headline[result.headline["attribute"] == name].iloc[0]
+        console.print(f"[bold]{name}[/bold]: {headline_sentence(row)}", highlight=False)
+    for name, a in info["attributes"].items():
+        if a.get("skipped"):
+            console.print(f"[yellow]skipped[/yellow] {name}: {a['skipped']}", highlight=False)
+
+
+def _num(x: float, digits: int = 2) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _pct(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"

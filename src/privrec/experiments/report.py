@@ -1,0 +1,856 @@
+"""``privrec report``: the paper's tables, the trade-off figure and the Pareto front of a sweep.
+
+Reads a sweep directory (``sweep.json`` + ``results.json``, written by
+:func:`~privrec.experiments.sweep.run_sweep`) and writes ``report.md``, ``tradeoff.png`` and a
+self-contained ``report.html`` (tables as HTML, the figure embedded as base64).
+
+Tables follow the paper's layout (Tables 1–4), with our mean ± std over seeds next to the paper's
+figures (MovieLens 1M only):
+
+* Table 1: the attacker suite's accuracy on one purged model (size 10, λ = 0.1, or the closest);
+* Table 2/3: gender/age accuracy of the paper's attacker (its softmax readout = our
+  ``logistic``) by embedding size × λ; then the strongest attacker's accuracy, balanced accuracy
+  and ROC-AUC by size × λ;
+* Table 4: accuracy@10 (test HR@10, %) by size × λ;
+* the Pareto front (selected on validation HR@10, reported with test metrics).
+
+Diverged runs are counted and listed, never averaged into a result.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from privrec.errors import DataError
+from privrec.experiments.pareto import (
+    COMBINED,
+    add_leakage,
+    aggregate_seeds,
+    leakage_attributes,
+    pareto_front,
+)
+
+# --- the paper's figures ("Privacy-Adversarial User Representations in Recommender Systems", §4)
+
+PAPER_LAMBDAS: tuple[float, ...] = (0.0, 0.01, 0.1, 1.0, 10.0)
+PAPER_SIZE_LAMBDA: dict[str, dict[int, tuple[float, ...]]] = {
+    "gender": {
+        10: (76.97, 74.21, 71.33, 71.70, 71.60),
+        20: (77.55, 74.26, 71.50, 72.30, 71.03),
+        50: (77.80, 74.34, 72.24, 86.00, 74.26),
+    },
+    "age": {
+        10: (41.29, 36.28, 34.29, 34.47, 34.31),
+        20: (44.16, 36.34, 33.97, 35.70, 38.01),
+        50: (44.90, 36.46, 34.62, 70.27, 52.70),
+    },
+    "hr": {
+        10: (3.05, 2.76, 2.88, 2.43, 2.67),
+        20: (3.00, 2.68, 2.04, 2.20, 2.07),
+        50: (2.65, 2.38, 2.22, 2.22, 2.15),
+    },
+}
+PAPER_MAJORITY: dict[str, float] = {"gender": 71.70, "age": 34.70}
+#: Table 1 of the paper (accuracy %, gender and age) keyed by our attacker names.
+PAPER_TABLE1: dict[str, tuple[float, float]] = {
+    "majority": (71.70, 34.70),
+    "logistic": (71.70, 34.47),
+    "linear_svm_c0.1": (71.71, 34.62),
+    "linear_svm_c1": (71.71, 34.59),
+    "linear_svm_c10": (71.71, 34.59),
+    "rbf_svm": (71.71, 29.20),
+    "decision_tree": (64.00, 25.44),
+    "random_forest": (69.80, 29.20),
+    "gradient_boosting": (71.79, 33.48),
+}
+ATTACKER_LABELS: dict[str, str] = {
+    "majority": "large class baseline",
+    "logistic": "softmax readout (logistic)",
+    "linear_svm_c0.1": "SVM (linear; C=.1)",
+    "linear_svm_c1": "SVM (linear; C=1)",
+    "linear_svm_c10": "SVM (linear; C=10)",
+    "rbf_svm": "SVM (RBF kernel)",
+    "decision_tree": "Decision Tree",
+    "random_forest": "Random Forest",
+    "gradient_boosting": "Gradient Boosting",
+}
+PAPER_ATTACKER = "logistic"
+"""The paper's Tables 2–3 use its softmax readout; ours is multinomial logistic regression."""
+DATASET_LABELS: dict[str, str] = {
+    "ml-1m": "ML-1M (reconstructed ratings.dat)",
+    "ml-100k": "ML-100K",
+    "synthetic": "synthetic (planted attribute)",
+}
+_SIZE_KEYS = ("embedding_size", "size", "train.embedding_size")
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReportTable:
+    """A rendered table: header, rows of strings, an optional note."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    key: str = ""
+
+    def to_markdown(self) -> str:
+        def esc(s: str) -> str:
+            return str(s).replace("|", "\\|")
+
+        lines = [f"### {self.title}", ""]
+        lines.append("| " + " | ".join(esc(c) for c in self.columns) + " |")
+        lines.append("|" + "|".join("---" for _ in self.columns) + "|")
+        for r in self.rows:
+            lines.append("| " + " | ".join(esc(c) for c in r) + " |")
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+            for r in self.rows
+        )
+        note = f"<p class='note'>{html.escape(self.note)}</p>" if self.note else ""
+        return (
+            f"<h3>{html.escape(self.title)}</h3>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+        )
+
+    def to_rich(self):
+        from rich.table import Table
+
+        t = Table(title=self.title, title_justify="left")
+        for i, c in enumerate(self.columns):
+            t.add_column(str(c), justify="left" if i == 0 else "right")
+        for r in self.rows:
+            t.add_row(*[str(c) for c in r])
+        if self.note:
+            t.caption = self.note
+            t.caption_justify = "left"
+        return t
+
+
+@dataclass
+class Report:
+    """Everything the report shows; :func:`write_report` renders it to files."""
+
+    title: str
+    dataset: str
+    summary: list[str]
+    tables: list[ReportTable] = field(default_factory=list)
+    figure: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def table(self, key: str) -> ReportTable:
+        for t in self.tables:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_sweep(sweep_dir: str | Path) -> tuple[dict, pd.DataFrame]:
+    """``(sweep.json content, results table)`` of a sweep directory."""
+    from privrec.artifacts import read_json
+    from privrec.experiments.sweep import load_results
+
+    sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / "sweep.json").exists():
+        raise DataError(f"{sweep_dir}: no sweep.json (is this a sweep directory?)")
+    meta = read_json(sweep_dir / "sweep.json")
+    results = load_results(sweep_dir)
+    return meta, results
+
+
+def _num(df: pd.DataFrame, col: str) -> pd.Series:
+    if col not in df.columns:
+        return pd.Series(np.nan, index=df.index, dtype=float)
+    return pd.to_numeric(df[col], errors="coerce")
+
+
+def _fmt_pct(mean: float, std: float | None = None, n: int = 1, digits: int = 2) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    s = f"{100 * mean:.{digits}f}"
+    if n > 1 and std is not None and not math.isnan(std):
+        s += f" ± {100 * std:.{digits}f}"
+    return s
+
+
+def _fmt_num(mean: float, std: float | None = None, n: int = 1, digits: int = 3) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    s = f"{mean:.{digits}f}"
+    if n > 1 and std is not None and not math.isnan(std):
+        s += f" ± {std:.{digits}f}"
+    return s
+
+
+def _lam_label(v) -> str:
+    try:
+        return f"{float(v):g}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+class _Ctx:
+    """Derived facts about a sweep used by every table."""
+
+    def __init__(self, meta: dict, results: pd.DataFrame) -> None:
+        spec = meta.get("spec", {})
+        run = spec.get("run", {})
+        self.meta = meta
+        self.dataset = run.get("dataset", str(results.get("dataset", pd.Series([""])).iloc[0]))
+        self.k = int(run.get("train", {}).get("k", 10))
+        self.grid = {k: list(v) for k, v in (spec.get("grid") or {}).items()}
+        self.df = results.copy()
+        if "status" not in self.df.columns:
+            self.df["status"] = "error"
+        if "embedding_size" not in self.df.columns:
+            self.df["embedding_size"] = run.get("train", {}).get("embedding_size")
+        self.attributes = leakage_attributes(self.df)
+        self.df["lam"] = self._lambda_column()
+        self.extras = [
+            k
+            for k in self.grid
+            if k not in (*_SIZE_KEYS, "seed", "lambda")
+            and not k.startswith("lambda.")
+            and len(self.grid[k]) > 1
+            and k in self.df.columns
+        ]
+        if "method" in self.df.columns and self.df["method"].nunique() > 1:
+            self.extras = ["method", *[e for e in self.extras if e != "method"]]
+        self.paper = self.dataset == "ml-1m"
+        self.hr = f"test_hr@{self.k}"
+        self.val_hr = f"val_hr@{self.k}"
+        self.ndcg = f"test_ndcg@{self.k}"
+        if self.attributes and (self.df["status"] == "ok").any():
+            self.df = add_leakage(self.df, self.attributes)
+        self.config_keys = ["embedding_size", "lam", *self.extras]
+
+    def _lambda_column(self) -> pd.Series:
+        if "lambda" in self.df.columns and _num(self.df, "lambda").notna().any():
+            return _num(self.df, "lambda")
+        cols = [c for c in self.df.columns if c.startswith("lambda_")]
+        if not cols:
+            return pd.Series(np.nan, index=self.df.index)
+        return self.df[cols].astype(str).agg("/".join, axis=1)
+
+    def groups(self) -> list[tuple[str, pd.DataFrame]]:
+        """(subtitle, rows) per combination of the extra grid keys."""
+        if not self.extras:
+            return [("", self.df)]
+        out = []
+        keys = self.df[self.extras].astype(str)
+        for combo, idx in keys.groupby(self.extras, sort=False).groups.items():
+            combo = combo if isinstance(combo, tuple) else (combo,)
+            label = ", ".join(f"{k}={v}" for k, v in zip(self.extras, combo, strict=True))
+            out.append((label, self.df.loc[idx]))
+        return out
+
+
+def build_report(sweep_dir: str | Path) -> Report:
+    """Compute every table of the report (no files written)."""
+    return _build(_Ctx(*load_sweep(sweep_dir)))
+
+
+def _build(ctx: _Ctx) -> Report:
+    meta = ctx.meta
+    label = DATASET_LABELS.get(ctx.dataset, ctx.dataset)
+    counts = ctx.df["status"].value_counts().to_dict()
+    seeds = sorted(set(_num(ctx.df, "seed").dropna().astype(int)))
+    run = meta.get("spec", {}).get("run", {})
+    train = run.get("train", {})
+    summary = [
+        f"Dataset: {label}. {len(ctx.df)} runs: {counts.get('ok', 0)} ok, "
+        f"{counts.get('diverged', 0)} diverged, {counts.get('error', 0)} failed. "
+        f"Seeds: {', '.join(map(str, seeds)) or '–'}.",
+        f"Training: {train.get('model', 'bpr-mf')}, epochs ≤ {train.get('epochs')}, "
+        f"patience {train.get('patience')}, batch {train.get('batch_size')}, "
+        f"lr {train.get('learning_rate')}, reg {train.get('reg')}, "
+        f"adversary head {run.get('adversary', {}).get('head', 'linear')}. "
+        f"Audit: attackers '{_attackers(ctx.df)}', {run.get('folds', 5)}-fold CV over all users "
+        "(label-based, no test items involved).",
+        "Cells are mean ± std over the seeds that finished; † marks cells where some seeds "
+        "diverged (those seeds are excluded); diverged runs are never reported as results.",
+    ]
+    if ctx.paper:
+        summary.append(
+            "Paper figures are from the paper's Tables 1–4 (MovieLens 1M, BPR, k = 10); its "
+            "Tables 2–3 use its softmax readout, which we reproduce with multinomial logistic "
+            "regression ('logistic')."
+        )
+    rep = Report(
+        title=f"privrec sweep report — {label}",
+        dataset=ctx.dataset,
+        summary=summary,
+    )
+    if ctx.attributes:
+        t1 = _table1(ctx)
+        if t1:
+            rep.tables += t1
+    for sub, rows in ctx.groups():
+        rep.tables += _size_lambda_tables(ctx, rows, sub)
+    if ctx.attributes:
+        rep.tables += _pareto_tables(ctx)
+    rep.tables.append(_diverged_table(ctx))
+    rep.tables.append(_timing_table(ctx))
+    return rep
+
+
+def _attackers(df: pd.DataFrame) -> str:
+    if "attackers" not in df.columns:
+        return "?"
+    return ", ".join(sorted(set(df["attackers"].dropna().astype(str))))
+
+
+# --- Table 1 -------------------------------------------------------------------------------
+
+
+def _closest_config(ctx: _Ctx, rows: pd.DataFrame) -> pd.DataFrame:
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return ok
+    lam = pd.to_numeric(ok["lam"], errors="coerce")
+    purged = ok[lam > 0]
+    if not purged.empty:
+        ok, lam = purged, lam[lam > 0]
+    size = _num(ok, "embedding_size")
+    d_size = np.abs(np.log(size.clip(lower=1) / 10.0)).fillna(np.inf)
+    d_lam = np.abs(np.log10((lam.fillna(0) + 1e-3) / (0.1 + 1e-3)))
+    score = list(zip(d_size, d_lam, strict=True))
+    best = min(score)
+    pick = [s == best for s in score]
+    chosen = ok[pick]
+    if ctx.extras:  # one configuration: the first combination of the extra keys
+        first = chosen[ctx.extras].astype(str).iloc[0]
+        chosen = chosen[(chosen[ctx.extras].astype(str) == first).all(axis=1)]
+    return chosen
+
+
+def _attackers_in(df: pd.DataFrame, attribute: str) -> list[str]:
+    prefix = f"{attribute}_acc_"
+    names = [c[len(prefix) :] for c in df.columns if c.startswith(prefix)]
+    names = [n for n in names if _num(df, f"{prefix}{n}").notna().any()]
+    order = list(PAPER_TABLE1)
+    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+def _table1(ctx: _Ctx) -> list[ReportTable]:
+    paper_rows = ctx.df
+    if "method" in ctx.df.columns:
+        adv = ctx.df[ctx.df["method"].astype(str).isin(["adversarial", "plain"])]
+        if not adv.empty:
+            paper_rows = adv
+    chosen = _closest_config(ctx, paper_rows)
+    if chosen.empty:
+        return []
+    size = int(_num(chosen, "embedding_size").iloc[0])
+    lam = chosen["lam"].iloc[0]
+    attackers: list[str] = []
+    for a in ctx.attributes:
+        attackers += [n for n in _attackers_in(chosen, a) if n not in attackers]
+    n = len(chosen)
+    where = f"size {size}, λ = {_lam_label(lam)}, {n} seed(s)"
+    tables = []
+    for metric, short, label in (
+        ("accuracy", "acc", "accuracy (%)"),
+        ("balanced_accuracy", "bacc", "balanced accuracy (%)"),
+        ("roc_auc", "auc", "ROC-AUC (%)"),
+    ):
+        cols = ["classifier"]
+        for a in ctx.attributes:
+            cols.append(f"{a} (ours)")
+            if ctx.paper and metric == "accuracy" and a in PAPER_MAJORITY:
+                cols.append(f"{a} (paper)")
+        rows = []
+        base_row = [ATTACKER_LABELS["majority"]]
+        for a in ctx.attributes:
+            if metric == "accuracy":
+                m = _num(chosen, f"{a}_majority")
+                base_row.append(_fmt_pct(m.mean(), m.std(), n))
+            elif metric == "balanced_accuracy":
+                base_row.append("chance")
+            else:
+                base_row.append("50.00")
+            if ctx.paper and metric == "accuracy" and a in PAPER_MAJORITY:
+                base_row.append(f"{PAPER_TABLE1['majority'][_paper_idx(a)]:.2f}")
+        rows.append(base_row)
+        for att in attackers:
+            r = [ATTACKER_LABELS.get(att, att)]
+            for a in ctx.attributes:
+                v = _num(chosen, f"{a}_{short}_{att}")
+                r.append(_fmt_pct(v.mean(), v.std(), int(v.notna().sum())))
+                if ctx.paper and metric == "accuracy" and a in PAPER_MAJORITY:
+                    p = PAPER_TABLE1.get(att)
+                    r.append(f"{p[_paper_idx(a)]:.2f}" if p else "–")
+            rows.append(r)
+        title = (
+            f"Table 1 — attacker suite {label} on one purged model ({where})"
+            if metric == "accuracy"
+            else f"Table 1b — attacker suite, {label} ({where})"
+        )
+        note = ""
+        if metric == "accuracy":
+            note = (
+                "The paper's Table 1 model size was lost in the text extraction; it is compared "
+                "with size 10, λ = 0.1 here."
+                if ctx.paper
+                else ""
+            )
+            if len(attackers) <= 1:
+                note += (
+                    " Only one attacker was run on this model; run the sweep with "
+                    "--attackers paper for the full suite."
+                )
+        tables.append(ReportTable(title, cols, rows, note.strip(), key=f"table1_{metric}"))
+    return tables
+
+
+def _paper_idx(attribute: str) -> int:
+    return 0 if attribute == "gender" else 1
+
+
+# --- Tables 2–4 ------------------------------------------------------------------------------
+
+
+def _size_lambda_tables(ctx: _Ctx, rows: pd.DataFrame, sub: str) -> list[ReportTable]:
+    sizes = sorted(set(_num(rows, "embedding_size").dropna().astype(int)))
+    lam_num = pd.to_numeric(rows["lam"], errors="coerce")
+    if lam_num.notna().all():
+        lams: list = sorted(set(lam_num))
+        lam_key = lam_num
+    else:
+        lams = list(dict.fromkeys(rows["lam"].astype(str)))
+        lam_key = rows["lam"].astype(str)
+    suffix = f" [{sub}]" if sub else ""
+    specs: list[tuple[str, str, str, str | None, bool]] = []
+    # (key, title, column, paper key, percent)
+    number = {"gender": 2, "age": 3}
+    for a in ctx.attributes:
+        num = number.get(a) if ctx.paper else None
+        tname = f"Table {num}" if num else "Table"
+        paper_col = f"{a}_acc_{PAPER_ATTACKER}"
+        if paper_col in rows.columns and _num(rows, paper_col).notna().any():
+            specs.append(
+                (
+                    f"{a}_acc_paper_attacker",
+                    f"{tname} — {a} prediction accuracy (%), softmax readout (logistic)",
+                    paper_col,
+                    a if ctx.paper and a in PAPER_SIZE_LAMBDA else None,
+                    True,
+                )
+            )
+        specs.append(
+            (
+                f"{a}_max_accuracy",
+                f"{tname}b — {a} accuracy (%), strongest attacker",
+                f"{a}_max_accuracy",
+                None,
+                True,
+            )
+        )
+        specs.append(
+            (
+                f"{a}_max_balanced_accuracy",
+                f"{tname}c — {a} balanced accuracy (%), strongest attacker",
+                f"{a}_max_balanced_accuracy",
+                None,
+                True,
+            )
+        )
+        specs.append(
+            (
+                f"{a}_max_roc_auc",
+                f"{tname}d — {a} ROC-AUC (%), strongest attacker",
+                f"{a}_max_roc_auc",
+                None,
+                True,
+            )
+        )
+    t4 = "Table 4" if ctx.paper else "Table"
+    specs.append(
+        (
+            "hr",
+            f"{t4} — accuracy@{ctx.k} (test HR@{ctx.k}, %)",
+            ctx.hr,
+            "hr" if ctx.paper else None,
+            True,
+        )
+    )
+    specs.append(("val_hr", f"{t4}b — validation HR@{ctx.k} (%)", ctx.val_hr, None, True))
+    specs.append(("ndcg", f"{t4}c — test NDCG@{ctx.k} (%)", ctx.ndcg, None, True))
+    tables = []
+    for key, title, col, paper_key, _pct in specs:
+        if col not in rows.columns:
+            continue
+        header = ["size", ""] + [f"λ={_lam_label(v)}" for v in lams]
+        body = []
+        for size in sizes:
+            cells = [str(size), "ours"]
+            for lam in lams:
+                g = rows[(_num(rows, "embedding_size") == size) & (lam_key == lam)]
+                cells.append(_cell(g, col))
+            body.append(cells)
+            if paper_key is not None:
+                prow = [str(size), "paper"]
+                ptab = PAPER_SIZE_LAMBDA[paper_key].get(size)
+                for lam in lams:
+                    j = _paper_lambda_index(lam)
+                    prow.append(f"{ptab[j]:.2f}" if ptab is not None and j is not None else "–")
+                body.append(prow)
+        note = ""
+        attr = key.split("_")[0]
+        if attr in ctx.attributes and "roc_auc" not in key and "balanced" not in key:
+            maj = _num(rows, f"{attr}_majority")
+            naive = [f"naïve (majority): {_fmt_pct(maj.mean())}%"]
+            if paper_key in PAPER_MAJORITY:
+                naive.append(f"paper {PAPER_MAJORITY[paper_key]:.2f}%")
+            note = "; ".join(naive)
+        elif "balanced" in key:
+            note = "chance = 1 / number of classes"
+        elif "roc_auc" in key:
+            note = "chance = 50 (one-vs-rest macro AUC for multi-class)"
+        tables.append(ReportTable(title + suffix, header, body, note, key=key + suffix))
+    return tables
+
+
+def _paper_lambda_index(lam) -> int | None:
+    try:
+        v = float(lam)
+    except (TypeError, ValueError):
+        return None
+    for j, p in enumerate(PAPER_LAMBDAS):
+        if math.isclose(v, p, rel_tol=1e-9, abs_tol=1e-12):
+            return j
+    return None
+
+
+def _cell(g: pd.DataFrame, col: str) -> str:
+    if g.empty:
+        return "–"
+    ok = g[g["status"] == "ok"]
+    n_div = int((g["status"] == "diverged").sum())
+    n_err = int((~g["status"].isin(["ok", "diverged"])).sum())
+    if ok.empty:
+        if n_div:
+            return f"diverged ({n_div}/{len(g)})"
+        return f"failed ({n_err}/{len(g)})"
+    v = _num(ok, col).dropna()
+    s = _fmt_pct(v.mean() if len(v) else float("nan"), v.std(), len(v))
+    if n_div or n_err:
+        s += f" †{len(ok)}/{len(g)}"
+    return s
+
+
+# --- Pareto ------------------------------------------------------------------------------------
+
+
+def config_table(ctx: _Ctx) -> pd.DataFrame:
+    """Configurations (mean over seeds) with leakage columns, for the front and the figure."""
+    keys = [k for k in ctx.config_keys if k in ctx.df.columns]
+    return aggregate_seeds(ctx.df, keys, ctx.k, ctx.attributes)
+
+
+def _config_label(row: pd.Series, extras: Sequence[str]) -> str:
+    s = f"e{int(row['embedding_size'])} λ={_lam_label(row['lam'])}"
+    for e in extras:
+        s += f" {e}={row[e]}"
+    return s
+
+
+def _pareto_tables(ctx: _Ctx) -> list[ReportTable]:
+    conf = config_table(ctx)
+    if conf.empty or "leak_combined" not in conf.columns:
+        return []
+    tables = []
+    for target in [COMBINED, *ctx.attributes] if len(ctx.attributes) > 1 else ctx.attributes:
+        front = pareto_front(conf, target, objective=ctx.val_hr)
+        cols = ["configuration", "seeds ok", f"val HR@{ctx.k} % (selection)"]
+        cols += [f"test HR@{ctx.k} %", f"test NDCG@{ctx.k} %"]
+        cols += [f"{a} AUC %" for a in ctx.attributes]
+        cols.append("leakage (normalised)")
+        rows = []
+        for _, r in front.iterrows():
+            n = int(r["n_ok"])
+            row = [
+                _config_label(r, ctx.extras),
+                f"{n}/{int(r['n_runs'])}",
+                _fmt_pct(r[ctx.val_hr], r.get(f"{ctx.val_hr}_std"), n),
+                _fmt_pct(r[ctx.hr], r.get(f"{ctx.hr}_std"), n),
+                _fmt_pct(r[ctx.ndcg], r.get(f"{ctx.ndcg}_std"), n),
+            ]
+            for a in ctx.attributes:
+                c = f"{a}_max_roc_auc"
+                row.append(_fmt_pct(r[c], r.get(f"{c}_std"), n))
+            lc = f"leak_{target}"
+            row.append(_fmt_num(r[lc], r.get(f"{lc}_std"), n))
+            rows.append(row)
+        what = "all attributes (max over attributes)" if target == COMBINED else target
+        tables.append(
+            ReportTable(
+                f"Pareto front — HR@{ctx.k} vs leakage of {what}",
+                cols,
+                rows,
+                "Configurations (mean over finished seeds) not dominated in (validation "
+                f"HR@{ctx.k} ↑, leakage ↓); selected on validation, reported with test metrics. "
+                "Leakage = max(0, (AUC − 0.5) / 0.5) of the strongest attacker"
+                + (", max over attributes." if target == COMBINED else "."),
+                key=f"pareto_{target}",
+            )
+        )
+    return tables
+
+
+def _diverged_table(ctx: _Ctx) -> ReportTable:
+    bad = ctx.df[ctx.df["status"] != "ok"]
+    rows = []
+    for _, r in bad.iterrows():
+        rows.append(
+            [
+                str(r.get("run_id", "")),
+                str(r["status"]),
+                str(r.get("reason", "") or ""),
+                str(r.get("epochs_run", "")),
+            ]
+        )
+    note = (
+        "No run diverged or failed."
+        if not rows
+        else "Diverged runs are recorded, never averaged into the tables above."
+    )
+    return ReportTable(
+        "Diverged and failed runs",
+        ["run", "status", "reason", "epochs"],
+        rows,
+        note,
+        key="diverged",
+    )
+
+
+def _timing_table(ctx: _Ctx) -> ReportTable:
+    train = _num(ctx.df, "train_seconds")
+    audit = _num(ctx.df, "audit_seconds")
+    rows = [
+        ["training", f"{train.sum():.0f}", f"{train.mean():.1f}"],
+        ["audit", f"{audit.sum():.0f}", f"{audit.mean():.1f}"],
+    ]
+    return ReportTable(
+        "Compute (summed over runs, seconds)",
+        ["stage", "total s", "mean s/run"],
+        rows,
+        "Summed worker time; with parallel workers the wall time is lower.",
+        key="timing",
+    )
+
+
+# --- the figure --------------------------------------------------------------------------------
+
+
+def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
+    """HR@k vs leakage per attribute (and combined), Pareto front highlighted, diverged marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not ctx.attributes:
+        return None
+    conf = config_table(ctx)
+    conf = conf[conf["n_ok"] > 0] if not conf.empty else conf
+    targets = list(ctx.attributes) + ([COMBINED] if len(ctx.attributes) > 1 else [])
+    fig, axes = plt.subplots(
+        1, len(targets), figsize=(5.2 * len(targets), 4.4), squeeze=False, constrained_layout=True
+    )
+    sizes = sorted(set(_num(ctx.df, "embedding_size").dropna().astype(int)))
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(1, len(sizes))))
+    methods = list(dict.fromkeys(conf["method"].astype(str))) if "method" in conf else [""]
+    markers = ["o", "s", "^", "D", "v", "P", "*"]
+    diverged = ctx.df[ctx.df["status"] == "diverged"]
+    for ax, target in zip(axes[0], targets, strict=True):
+        if target == COMBINED:
+            xcol, xlabel, chance = (
+                "leak_combined",
+                "leakage, max over attributes (normalised AUC)",
+                0.0,
+            )
+            scale = 1.0
+        else:
+            xcol, xlabel, chance = (
+                f"{target}_max_roc_auc",
+                f"{target}: strongest attacker ROC-AUC",
+                0.5,
+            )
+            scale = 1.0
+        for si, size in enumerate(sizes):
+            for mi, method in enumerate(methods):
+                sel = conf[_num(conf, "embedding_size") == size]
+                if "method" in conf:
+                    sel = sel[sel["method"].astype(str) == method]
+                if sel.empty:
+                    continue
+                x = _num(sel, xcol) * scale
+                y = _num(sel, ctx.hr) * 100
+                label = f"size {size}" + (f", {method}" if len(methods) > 1 else "")
+                ax.errorbar(
+                    x,
+                    y,
+                    xerr=_num(sel, f"{xcol}_std").fillna(0),
+                    yerr=_num(sel, f"{ctx.hr}_std").fillna(0) * 100,
+                    fmt=markers[mi % len(markers)],
+                    color=colours[si],
+                    ms=6,
+                    capsize=2,
+                    lw=0.8,
+                    label=label,
+                    alpha=0.9,
+                )
+                for (_, r), xi, yi in zip(sel.iterrows(), x, y, strict=True):
+                    if not (math.isnan(xi) or math.isnan(yi)):
+                        ax.annotate(
+                            f"λ={_lam_label(r['lam'])}",
+                            (xi, yi),
+                            textcoords="offset points",
+                            xytext=(4, 3),
+                            fontsize=7,
+                            color="0.3",
+                        )
+        front = pareto_front(conf, target, objective=ctx.val_hr) if not conf.empty else conf
+        if not front.empty:
+            fx = _num(front, xcol) * scale
+            fy = _num(front, ctx.hr) * 100
+            order = np.argsort(fx.to_numpy())
+            ax.plot(
+                fx.to_numpy()[order],
+                fy.to_numpy()[order],
+                "-",
+                color="crimson",
+                lw=1.5,
+                alpha=0.7,
+                zorder=1,
+            )
+            ax.scatter(
+                fx,
+                fy,
+                s=160,
+                facecolors="none",
+                edgecolors="crimson",
+                linewidths=1.8,
+                zorder=3,
+                label="Pareto front (selected on validation)",
+            )
+        ax.axvline(chance, color="0.6", ls="--", lw=0.8)
+        if not diverged.empty:
+            labels = diverged.apply(
+                lambda r: f"e{int(r['embedding_size'])} λ={_lam_label(r['lam'])}", axis=1
+            )
+            counts = labels.value_counts(sort=False)
+            ax.scatter(
+                [chance] * len(counts),
+                [0.0] * len(counts),
+                marker="x",
+                s=80,
+                color="red",
+                zorder=4,
+                label="diverged (excluded): " + ", ".join(f"{k} ×{v}" for k, v in counts.items()),
+            )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"test HR@{ctx.k} (%)")
+        ax.set_title(target if target != COMBINED else "all attributes")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(
+        f"{DATASET_LABELS.get(ctx.dataset, ctx.dataset)}: recommendation accuracy vs leakage",
+        fontsize=11,
+    )
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report:
+    """Write ``report.md``, ``tradeoff.png`` and ``report.html`` (into ``out``, default the
+    sweep directory) and return the :class:`Report`."""
+    from privrec.artifacts import atomic_write_text
+
+    sweep_dir = Path(sweep_dir)
+    out = Path(out) if out is not None else sweep_dir
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = _Ctx(*load_sweep(sweep_dir))
+    rep = _build(ctx)
+    png = out / "tradeoff.png"
+    tmp = out / ".tradeoff.png.tmp.png"
+    if plot_tradeoff(ctx, tmp) is not None:
+        tmp.replace(png)
+        rep.figure = png
+    md = [f"# {rep.title}", "", *[f"{s}" for s in rep.summary], ""]
+    if rep.figure is not None:
+        md += ["![accuracy vs leakage](tradeoff.png)", ""]
+    md += [t.to_markdown() for t in rep.tables]
+    atomic_write_text(out / "report.md", "\n".join(md))
+    atomic_write_text(out / "report.html", _html(rep))
+    rep.files = {"markdown": out / "report.md", "html": out / "report.html"}
+    if rep.figure is not None:
+        rep.files["figure"] = png
+    return rep
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:2em auto;
+padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}
+th{background:#f3f3f3} .note{font-size:12px;color:#555;margin-top:-1em}
+img{max-width:100%}
+"""
+
+
+def _html(rep: Report) -> str:
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(rep.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(rep.title)}</h1>",
+    ]
+    parts += [f"<p>{html.escape(s)}</p>" for s in rep.summary]
+    if rep.figure is not None and rep.figure.exists():
+        data = base64.b64encode(rep.figure.read_bytes()).decode("ascii")
+        parts.append(f"<img alt='accuracy vs leakage' src='data:image/png;base64,{data}'>")
+    parts += [t.to_html() for t in rep.tables]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def print_report(rep: Report, console=None, keys: Sequence[str] | None = None) -> None:
+    """Print the report's tables (or those whose key starts with one of ``keys``) with Rich."""
+    from rich.console import Console
+
+    console = console or Console()
+    console.print(f"[bold]{rep.title}[/bold]")
+    for s in rep.summary[:1]:
+        console.print(s, highlight=False)
+    for t in rep.tables:
+        if keys is None or any(t.key.startswith(k) for k in keys):
+            console.print(t.to_rich())
