@@ -224,9 +224,11 @@ def test_unknown_values_are_left_out():
     y = rng.integers(0, 2, n)
     y[:50] = -1
     ids = np.arange(n)
-    r = audit_vectors(ids, rng.standard_normal((n, 3)), _attrs(ids, g=y), attackers="fast")
+    X = rng.standard_normal((n, 3))
+    r = audit_vectors(ids, X, _attrs(ids, g=y), attackers="fast", progress=True)
     assert r.table.iloc[0]["n_users"] == 250
     assert r.info["attributes"]["g"]["n_known"] == 250
+    assert r.info["attributes"]["g"]["n_unknown_or_unmatched"] == 50
 
 
 def test_to_dict_and_write_audit(tmp_path, random_binary):

@@ -46,8 +46,12 @@ class AdversarySpec:
     """Learning rate of the extra head-only updates."""
     reinit_every: int = 0
     """Re-initialise the heads every this many steps (0 = never)."""
+    probe: bool = False
+    """After each epoch, fit a fresh logistic probe on half the users and score it on the
+    other half; records ``probe_<attr>_auc``/``_bacc`` and a normalised ``probe_<attr>_leak``
+    in [0, 1] (usable for model selection, see ``TrainConfig.selection``)."""
     seed: int = 0
-    """Seed of the heads' initialisation."""
+    """Seed of the heads' initialisation and of the probe's user split."""
 
     def __post_init__(self) -> None:
         if self.head not in ("linear", "mlp"):
@@ -101,6 +105,19 @@ class AdversarialPenalty(UserPenalty):
             torch.optim.Adam(self.heads.parameters(), lr=spec.head_lr) if spec.steps > 1 else None
         )
         self._steps = 0
+
+    def epoch_end(self, model, epoch: int) -> dict[str, float]:
+        if not self.spec.probe or self.kind != "categorical":
+            return {}
+        from privrec.adversarial.probe import probe_leakage
+
+        with torch.no_grad():
+            vecs = model.all_user_vectors().numpy()
+        known = self.known.numpy()
+        return {
+            f"probe_{self.name}_{k}": v
+            for k, v in probe_leakage(vecs[known], self.target.numpy()[known], self.spec.seed).items()
+        }
 
     def current_weight(self, progress: float) -> float:
         if self.spec.schedule == "ramp":

@@ -251,7 +251,12 @@ def _prepare(attr, folds: int, seed: int, log: list[str]) -> tuple[_Target | Non
     """Known-value users of one attribute, rare classes dropped, folds assigned."""
     known = attr.known
     rows = np.flatnonzero(known)
-    info: dict = {"kind": attr.kind, "n_known": int(known.sum()), "skipped": None}
+    info: dict = {
+        "kind": attr.kind,
+        "n_known": int(known.sum()),  # matched users with a known value
+        "n_unknown_or_unmatched": int((~known).sum()),
+        "skipped": None,
+    }
     if attr.kind == "categorical":
         codes = attr.values[rows]
         counts = np.bincount(codes, minlength=attr.n_classes)

@@ -59,6 +59,10 @@ def train(
     adv_schedule: str = typer.Option("constant", help="λ schedule: constant or ramp."),
     adv_steps: int = typer.Option(1, help="Head updates per recommender update."),
     adv_reinit: int = typer.Option(0, help="Re-initialise the heads every N steps (0 = never)."),
+    adv_probe: bool = typer.Option(
+        False, help="Fit a fresh logistic probe of leakage after each epoch (recorded)."),
+    selection: str = typer.Option(
+        "hr", help="Model selection on validation: hr, or hr_probe (HR × (1 − probe leakage))."),
     collapse_ratio: float = typer.Option(
         0.5, help="Diverged if validation HR@10 falls below this share of its best (0 = off)."
     ),
@@ -86,7 +90,7 @@ def train(
             max_grad_norm=max_grad_norm,
             seed=seed,
             num_threads=threads,
-            collapse_ratio=collapse_ratio,
+            collapse_ratio=collapse_ratio, selection=selection,
         )
         spec = AdversarySpec(
             weights=parse_weights(adv or []),

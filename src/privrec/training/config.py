@@ -44,6 +44,9 @@ class TrainConfig:
     """A user vector longer than this means training exploded (FitError)."""
     num_threads: int | None = None
     """torch intra-op threads (None = torch's default)."""
+    selection: str = "hr"
+    """Model selection on validation: ``hr`` (best HR@k) or ``hr_probe`` (best
+    HR@k × (1 − max probe leakage), needs penalties that report ``probe_*_leak``)."""
     collapse_ratio: float = 0.0
     """Diverged if validation HR@k falls below this share of its best so far (0 = off)."""
 
@@ -73,6 +76,8 @@ class TrainConfig:
             raise ConfigError(f"max_grad_norm must be > 0, got {self.max_grad_norm}")
         if not 0 <= self.collapse_ratio < 1:
             raise ConfigError(f"collapse_ratio must be in [0, 1), got {self.collapse_ratio}")
+        if self.selection not in ("hr", "hr_probe"):
+            raise ConfigError(f"selection must be 'hr' or 'hr_probe', got {self.selection!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1, got {self.num_threads}")
 

@@ -108,6 +108,7 @@ class Trainer:
         history: list[dict] = []
         best = (-math.inf, 0, None, {})
         bad_evals = 0
+        best_hr = 0.0
         start = time.perf_counter()
         total_steps = cfg.epochs * math.ceil(n / cfg.batch_size)
         step = 0
@@ -188,16 +189,22 @@ class Trainer:
                 val = evaluate_split(model_scorer(model), split, "validation", cfg.k)
                 record[f"val_hr@{cfg.k}"] = val[f"hr@{cfg.k}"]
                 record[f"val_ndcg@{cfg.k}"] = val[f"ndcg@{cfg.k}"]
-                score = val[f"hr@{cfg.k}"]
-                if cfg.collapse_ratio and best[0] > 0 and score < cfg.collapse_ratio * best[0]:
+                hr = val[f"hr@{cfg.k}"]
+                if cfg.collapse_ratio and best_hr > 0 and hr < cfg.collapse_ratio * best_hr:
                     record["seconds"] = time.perf_counter() - t0
                     history.append(record)
                     raise FitError(
                         f"training diverged at epoch {epoch}: validation HR@{cfg.k} collapsed "
-                        f"to {score:.4f} from its best {best[0]:.4f}",
+                        f"to {hr:.4f} from its best {best_hr:.4f}",
                         reason="collapse",
                         history=history,
                     )
+                best_hr = max(best_hr, hr)
+                score = hr
+                if cfg.selection == "hr_probe":
+                    leaks = [v for key, v in record.items() if key.endswith("_leak")]
+                    score = hr * (1.0 - max(leaks, default=0.0))
+                    record["selection_score"] = score
                 if score > best[0]:
                     best = (score, epoch, _snapshot(model, self.penalties), val)
                     bad_evals = 0
