@@ -99,6 +99,7 @@ def train(
             schedule=adv_schedule,
             steps=adv_steps,
             reinit_every=adv_reinit,
+            probe=adv_probe,
             seed=seed,
         )
         if out is not None and out.exists() and not overwrite:
