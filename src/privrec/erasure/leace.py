@@ -18,6 +18,8 @@ Several attributes:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from privrec.data.attributes import Attribute
@@ -101,7 +103,10 @@ def _fit_one(
 ) -> AffineEraser:
     try:
         import torch
-        from concept_erasure import LeaceFitter
+
+        with warnings.catch_warnings():  # the package uses torch.jit.script, now deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from concept_erasure import LeaceFitter
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ConfigError(
             f"LEACE needs the concept-erasure package ({exc}); "

@@ -29,7 +29,7 @@ from privrec.artifacts import (
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.data.dataset import Dataset
 from privrec.data.split import Split, leave_last_out
-from privrec.erasure.core import aligned_attributes, fit_eraser
+from privrec.erasure.core import METHODS, aligned_attributes, fit_eraser
 from privrec.errors import ConfigError, DataError
 from privrec.evaluation.protocol import evaluate_split, vectors_scorer
 
@@ -89,6 +89,17 @@ def erase_run(
         raise ConfigError(f"k must be >= 1, got {k}")
     if not 0 <= holdout < 1:
         raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
+    if method not in METHODS:
+        raise ConfigError(
+            f"unknown erasure method {method!r}; expected one of: {', '.join(METHODS)}"
+        )
+    if attackers is not None:
+        try:
+            from privrec.audit.attackers import resolve_attackers
+        except ModuleNotFoundError:
+            pass
+        else:
+            resolve_attackers(attackers)  # a typo fails before the work, not after
     if out_dir.resolve() == run_dir.resolve():
         raise ConfigError("the output directory must differ from the source run directory")
     if out_dir.exists() and not overwrite:
