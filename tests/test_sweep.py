@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from privrec.errors import ConfigError
-from privrec.experiments.executors import (
-    EXECUTORS,
-    SerialExecutor,
-    TaskOutcome,
-    get_executor,
-    register_executor,
-)
 from privrec.experiments.sweep import RunSpec, SweepSpec, load_sweep_toml, run_sweep
 
 TINY_DATA = {"n_users": 300, "n_items": 100, "density": 0.08, "strength": 0.6, "seed": 1}
@@ -32,10 +19,6 @@ def tiny_run(**changes) -> RunSpec:
     d = {"dataset": "synthetic", "data": TINY_DATA, "train": TINY_TRAIN, "attackers": "fast"}
     d.update(changes)
     return RunSpec.from_dict(d)
-
-
-def tiny_sweep(**grid) -> SweepSpec:
-    return SweepSpec(base=tiny_run(), grid=grid or {"lambda": (0.0, 0.1), "seed": (0,)})
 
 
 # --- specs and ids -------------------------------------------------------------------------
@@ -52,9 +35,10 @@ def test_run_id_is_stable_readable_and_location_free():
     s = tiny_run(seed=3)
     assert s.train.seed == 3 and s.adversary.seed == 3 and s.run_id.split("-")[-2] == "s3"
     # ints and floats are the same value
-    assert tiny_run(adversary={"weights": {"attr": 1}}).run_id == tiny_run(
-        adversary={"weights": {"attr": 1.0}}
-    ).run_id
+    assert (
+        tiny_run(adversary={"weights": {"attr": 1}}).run_id
+        == tiny_run(adversary={"weights": {"attr": 1.0}}).run_id
+    )
 
 
 def test_grid_expansion_shared_and_per_attribute_lambda():
@@ -152,78 +136,6 @@ def test_missing_toml_file(tmp_path: Path):
         load_sweep_toml(tmp_path / "nope.toml")
 
 
-# --- executors ---------------------------------------------------------------------------------
-
-
-def _square(x: int) -> int:
-    if x < 0:
-        raise ValueError("negative")
-    return x * x
-
-
-def test_executors_yield_every_outcome_and_capture_errors():
-    for name in ("serial", "local"):
-        with get_executor(name, workers=2) as ex:
-            outs = sorted(ex.map(_square, [3, -1, 2]), key=lambda o: o.index)
-        assert [o.result for o in outs] == [9, None, 4]
-        assert outs[1].error == "ValueError: negative" and "Traceback" in outs[1].traceback
-    with pytest.raises(ConfigError, match="unknown executor 'nope'"):
-        get_executor("nope")
-    with pytest.raises(ConfigError, match="workers must be >= 1"):
-        get_executor("local", workers=0)
-
-
-class ReversedExecutor(SerialExecutor):
-    """A custom backend: completes tasks in reverse order (the sweep must not care)."""
-
-    name = "reversed"
-
-    def map(self, fn, tasks):
-        tasks = list(tasks)
-        outs = list(super().map(fn, tasks))
-        yield from reversed(outs)
-
-
-def test_sweep_serial_and_local_give_identical_results(tmp_path: Path):
-    spec = SweepSpec(
-        base=tiny_run(train={**TINY_TRAIN, "epochs": 3}), grid={"lambda": (0.0, 0.1)}
-    )
-    serial = run_sweep(spec, tmp_path / "serial", executor="serial", progress=False)
-    local = run_sweep(spec, tmp_path / "local", executor="local", workers=2, progress=False)
-    register_executor("reversed", ReversedExecutor)
-    try:
-        rev = run_sweep(spec, tmp_path / "rev", executor="reversed", progress=False)
-    finally:
-        EXECUTORS.pop("reversed")
-    a, b, c = serial.results, local.results, rev.results
-    assert list(a["run_id"]) == [r.run_id for r in spec.runs]  # grid order
-    assert (a["status"] == "ok").all()
-    numeric = [
-        col
-        for col in a.columns
-        if col not in ("train_seconds", "audit_seconds", "seconds")
-        and pd.api.types.is_numeric_dtype(a[col])
-    ]
-    for other in (b, c):
-        assert list(other["run_id"]) == list(a["run_id"])
-        np.testing.assert_allclose(
-            a[numeric].to_numpy(float), other[numeric].to_numpy(float), rtol=0, atol=1e-9
-        )
-    for col in ("val_hr@10", "test_hr@10", "attr_max_roc_auc", "attr_acc_logistic"):
-        assert col in a.columns and a[col].notna().all()
-    # files
-    out = tmp_path / "serial"
-    for name in ("results.csv", "results.json", "results.parquet", "sweep.json"):
-        assert (out / name).is_file()
-    assert len(json.loads((out / "results.json").read_text())) == 2
-    run_dir = out / "runs" / a["run_id"][0]
-    for name in ("config.json", "metrics.json", "embeddings.npz", "audit.json", "summary.json"):
-        assert (run_dir / name).is_file()
-    # a rerun reuses every run
-    again = run_sweep(spec, out, executor="serial", progress=False)
-    assert again.skipped == 2 and again.computed == 0
-
-
 def test_diverged_runs_are_recorded_not_reported(tmp_path: Path):
     # the second point's norm limit is below the initial vectors' norms: it must diverge
     spec = SweepSpec(
@@ -260,49 +172,3 @@ def test_erasure_runs_in_a_sweep(tmp_path: Path):
     run_dir = tmp_path / "runs" / row["run_id"]
     assert (run_dir / "embeddings_trained.npz").is_file()
     assert (run_dir / "audit_trained.json").is_file()
-
-
-# --- resume after SIGKILL ------------------------------------------------------------------
-
-
-def test_resume_after_sigkill(tmp_path: Path):
-    out = tmp_path / "sweep"
-    cmd = [
-        sys.executable, "-m", "privrec", "sweep", "--out", str(out),
-        "--dataset", "synthetic", "--syn-users", "300", "--syn-items", "100",
-        "--sizes", "8", "--lambdas", "0,0.05,0.1", "--seeds", "0,1",
-        "--epochs", "5", "--batch-size", "512", "--lr", "0.01",
-        "--attackers", "fast", "--workers", "1", "--quiet", "--no-report",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
-    )
-    runs = out / "runs"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            done = [p for p in runs.glob("*") if not p.name.startswith(".")] if runs.exists() else []
-            if done or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the sweep finished before it could be killed"
-        assert done, "no run directory appeared in time"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-    time.sleep(0.5)  # let the worker follow its parent (PR_SET_PDEATHSIG)
-    first = sorted(p.name for p in runs.iterdir() if not p.name.startswith("."))
-    assert 1 <= len(first) < 6
-    (runs / ".stale.abc.partial").mkdir()  # a leftover like the killed run's
-    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"{6 - len(first)} computed, {len(first)} reused" in rerun.stdout.replace("\n", " ")
-    results = pd.read_csv(out / "results.csv")
-    assert len(results) == 6 and results["run_id"].is_unique
-    assert (results["status"] == "ok").all()
-    names = sorted(p.name for p in runs.iterdir())
-    assert names == sorted(results["run_id"])  # one directory per grid point, no partials
-    assert set(first) <= set(names)

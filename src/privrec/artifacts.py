@@ -20,6 +20,9 @@ import numpy as np
 
 from privrec.errors import DataError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 EMBEDDING_ARRAYS = ("user_ids", "user_vectors", "item_ids", "item_vectors", "item_bias")
 
 
@@ -49,6 +52,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -90,9 +90,8 @@ def add_leakage(
             )
         cols.append(f"leak_{a}")
     values = out[cols].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        combined = np.where(np.isnan(values).any(axis=1), np.nan, np.nanmax(values, axis=1))
-    out[f"leak_{COMBINED}"] = combined
+    # NaN if any attribute is missing (an unaudited run is not "private")
+    out[f"leak_{COMBINED}"] = values.max(axis=1) if len(values) else np.zeros(0)
     return out
 
 

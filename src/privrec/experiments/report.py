@@ -202,6 +202,19 @@ def _fmt_num(mean: float, std: float | None = None, n: int = 1, digits: int = 3)
     return s
 
 
+def _strength_label(row) -> str:
+    """`` λ=0.1`` (or `` mmd=1``), empty for runs without a tunable defence."""
+    knob = row.get("knob", "λ") if hasattr(row, "get") else "λ"
+    if not knob or (isinstance(row["lam"], float) and math.isnan(row["lam"])):
+        return ""
+    return f" {knob}={_lam_label(row['lam'])}"
+
+
+def _main_knob(rows: pd.DataFrame) -> str:
+    knobs = [k for k in rows.get("knob", pd.Series(dtype=str)) if k]
+    return max(set(knobs), key=knobs.count) if knobs else "λ"
+
+
 def _lam_label(v) -> str:
     try:
         return f"{float(v):g}"
@@ -228,39 +241,70 @@ class _Ctx:
         if "embedding_size" not in self.df.columns:
             self.df["embedding_size"] = run.get("train", {}).get("embedding_size")
         self.attributes = leakage_attributes(self.df)
-        self.df["lam"] = self._lambda_column()
+        self.df["lam"], self.df["knob"] = self._strength()
+        has_lambda = any(k == "lambda" or k.startswith("lambda.") for k in self.grid)
+        strength_keys = ("lambda",) if has_lambda else ("lambda", "mmd", "hsic")
         self.extras = [
             k
             for k in self.grid
-            if k not in (*_SIZE_KEYS, "seed", "lambda")
-            and not k.startswith("lambda.")
+            if k not in (*_SIZE_KEYS, "seed")
+            and k.split(".")[0] not in strength_keys
             and len(self.grid[k]) > 1
             and k in self.df.columns
         ]
         if "method" in self.df.columns and self.df["method"].nunique() > 1:
-            self.extras = ["method", *[e for e in self.extras if e != "method"]]
+            # the method label already names the erasure method
+            self.extras = ["method", *[e for e in self.extras if e not in ("method", "erasure")]]
         self.paper = self.dataset == "ml-1m"
         self.hr = f"test_hr@{self.k}"
         self.val_hr = f"val_hr@{self.k}"
         self.ndcg = f"test_ndcg@{self.k}"
         if self.attributes and (self.df["status"] == "ok").any():
             self.df = add_leakage(self.df, self.attributes)
-        self.config_keys = ["embedding_size", "lam", *self.extras]
+        self.config_keys = ["embedding_size", "lam", "knob", *self.extras]
 
-    def _lambda_column(self) -> pd.Series:
-        if "lambda" in self.df.columns and _num(self.df, "lambda").notna().any():
-            return _num(self.df, "lambda")
-        cols = [c for c in self.df.columns if c.startswith("lambda_")]
-        if not cols:
-            return pd.Series(np.nan, index=self.df.index)
-        return self.df[cols].astype(str).agg("/".join, axis=1)
+    def _strength(self) -> tuple[pd.Series, pd.Series]:
+        """Per run, the defence's strength and its symbol: λ of the adversary, else the MMD or
+        HSIC weight (one number when shared by the attributes, else ``attr=w/...``)."""
+        df = self.df
+        values: list = []
+        knobs: list[str] = []
+        for _, row in df.iterrows():
+            value, knob = np.nan, ""
+            shared = pd.to_numeric(row.get("lambda", np.nan), errors="coerce")
+            for sym, fam in (("λ", "lambda"), ("mmd", "mmd"), ("hsic", "hsic")):
+                if fam == "lambda" and pd.notna(shared):
+                    value, knob = float(shared), sym
+                    break
+                per = {
+                    c[len(fam) + 1 :]: row[c]
+                    for c in df.columns
+                    if c.startswith(f"{fam}_") and pd.notna(pd.to_numeric(row[c], errors="coerce"))
+                }
+                if not per:
+                    continue
+                nums = {float(v) for v in per.values()}
+                value = (
+                    nums.pop()
+                    if len(nums) == 1
+                    else "/".join(f"{a}={float(v):g}" for a, v in per.items())
+                )
+                knob = sym
+                break
+            values.append(value)
+            knobs.append(knob)
+        lam = pd.Series(values, index=df.index, dtype=object)
+        numeric = pd.to_numeric(lam, errors="coerce")
+        if numeric.notna().sum() == lam.notna().sum():
+            lam = numeric
+        return lam, pd.Series(knobs, index=df.index)
 
     def groups(self) -> list[tuple[str, pd.DataFrame]]:
         """(subtitle, rows) per combination of the extra grid keys."""
         if not self.extras:
             return [("", self.df)]
         out = []
-        keys = self.df[self.extras].astype(str)
+        keys = self.df[self.extras].map(str)
         for combo, idx in keys.groupby(self.extras, sort=False).groups.items():
             combo = combo if isinstance(combo, tuple) else (combo,)
             label = ", ".join(f"{k}={v}" for k, v in zip(self.extras, combo, strict=True))
@@ -320,7 +364,7 @@ def _build(ctx: _Ctx) -> Report:
 def _attackers(df: pd.DataFrame) -> str:
     if "attackers" not in df.columns:
         return "?"
-    return ", ".join(sorted(set(df["attackers"].dropna().astype(str))))
+    return ", ".join(sorted(set(df["attackers"].dropna().map(str))))
 
 
 # --- Table 1 -------------------------------------------------------------------------------
@@ -342,8 +386,8 @@ def _closest_config(ctx: _Ctx, rows: pd.DataFrame) -> pd.DataFrame:
     pick = [s == best for s in score]
     chosen = ok[pick]
     if ctx.extras:  # one configuration: the first combination of the extra keys
-        first = chosen[ctx.extras].astype(str).iloc[0]
-        chosen = chosen[(chosen[ctx.extras].astype(str) == first).all(axis=1)]
+        first = chosen[ctx.extras].map(str).iloc[0]
+        chosen = chosen[(chosen[ctx.extras].map(str) == first).all(axis=1)]
     return chosen
 
 
@@ -358,19 +402,19 @@ def _attackers_in(df: pd.DataFrame, attribute: str) -> list[str]:
 def _table1(ctx: _Ctx) -> list[ReportTable]:
     paper_rows = ctx.df
     if "method" in ctx.df.columns:
-        adv = ctx.df[ctx.df["method"].astype(str).isin(["adversarial", "plain"])]
+        adv = ctx.df[ctx.df["method"].map(str).isin(["adversarial", "plain"])]
         if not adv.empty:
             paper_rows = adv
     chosen = _closest_config(ctx, paper_rows)
     if chosen.empty:
         return []
     size = int(_num(chosen, "embedding_size").iloc[0])
-    lam = chosen["lam"].iloc[0]
     attackers: list[str] = []
     for a in ctx.attributes:
         attackers += [n for n in _attackers_in(chosen, a) if n not in attackers]
     n = len(chosen)
-    where = f"size {size}, λ = {_lam_label(lam)}, {n} seed(s)"
+    strength = _strength_label(chosen.iloc[0]).strip().replace("=", " = ")
+    where = ", ".join(x for x in (f"size {size}", strength, f"{n} seed(s)") if x)
     tables = []
     for metric, short, label in (
         ("accuracy", "acc", "accuracy (%)"),
@@ -404,10 +448,11 @@ def _table1(ctx: _Ctx) -> list[ReportTable]:
                     p = PAPER_TABLE1.get(att)
                     r.append(f"{p[_paper_idx(a)]:.2f}" if p else "–")
             rows.append(r)
+        sub = {"accuracy": "", "balanced_accuracy": "b", "roc_auc": "c"}[metric]
         title = (
             f"Table 1 — attacker suite {label} on one purged model ({where})"
             if metric == "accuracy"
-            else f"Table 1b — attacker suite, {label} ({where})"
+            else f"Table 1{sub} — attacker suite, {label} ({where})"
         )
         note = ""
         if metric == "accuracy":
@@ -440,15 +485,14 @@ def _size_lambda_tables(ctx: _Ctx, rows: pd.DataFrame, sub: str) -> list[ReportT
         lams: list = sorted(set(lam_num))
         lam_key = lam_num
     else:
-        lams = list(dict.fromkeys(rows["lam"].astype(str)))
-        lam_key = rows["lam"].astype(str)
+        lams = list(dict.fromkeys(rows["lam"].map(str)))
+        lam_key = rows["lam"].map(str)
     suffix = f" [{sub}]" if sub else ""
     specs: list[tuple[str, str, str, str | None, bool]] = []
     # (key, title, column, paper key, percent)
-    number = {"gender": 2, "age": 3}
+    number = _table_numbers(ctx)
     for a in ctx.attributes:
-        num = number.get(a) if ctx.paper else None
-        tname = f"Table {num}" if num else "Table"
+        tname = f"Table {number[a]}"
         paper_col = f"{a}_acc_{PAPER_ATTACKER}"
         if paper_col in rows.columns and _num(rows, paper_col).notna().any():
             specs.append(
@@ -487,7 +531,7 @@ def _size_lambda_tables(ctx: _Ctx, rows: pd.DataFrame, sub: str) -> list[ReportT
                 True,
             )
         )
-    t4 = "Table 4" if ctx.paper else "Table"
+    t4 = f"Table {number['hr']}"
     specs.append(
         (
             "hr",
@@ -503,7 +547,10 @@ def _size_lambda_tables(ctx: _Ctx, rows: pd.DataFrame, sub: str) -> list[ReportT
     for key, title, col, paper_key, _pct in specs:
         if col not in rows.columns:
             continue
-        header = ["size", ""] + [f"λ={_lam_label(v)}" for v in lams]
+        knob = _main_knob(rows)
+        header = ["size", ""] + [
+            f"{knob}={_lam_label(v)}" if str(v) != "nan" else "no defence" for v in lams
+        ]
         body = []
         for size in sizes:
             cells = [str(size), "ours"]
@@ -532,6 +579,18 @@ def _size_lambda_tables(ctx: _Ctx, rows: pd.DataFrame, sub: str) -> list[ReportT
             note = "chance = 50 (one-vs-rest macro AUC for multi-class)"
         tables.append(ReportTable(title + suffix, header, body, note, key=key + suffix))
     return tables
+
+
+def _table_numbers(ctx: _Ctx) -> dict[str, int]:
+    """Table numbers: the paper's (gender 2, age 3, accuracy@10 4) on ML-1M, else in order."""
+    fixed = {"gender": 2, "age": 3, "hr": 4} if ctx.paper else {}
+    numbers = {k: v for k, v in fixed.items() if k in ctx.attributes or k == "hr"}
+    nxt = max(numbers.values(), default=1) + 1
+    for a in [*ctx.attributes, "hr"]:
+        if a not in numbers:
+            numbers[a] = nxt
+            nxt += 1
+    return numbers
 
 
 def _paper_lambda_index(lam) -> int | None:
@@ -572,9 +631,9 @@ def config_table(ctx: _Ctx) -> pd.DataFrame:
 
 
 def _config_label(row: pd.Series, extras: Sequence[str]) -> str:
-    s = f"e{int(row['embedding_size'])} λ={_lam_label(row['lam'])}"
+    s = f"e{int(row['embedding_size'])}" + _strength_label(row)
     for e in extras:
-        s += f" {e}={row[e]}"
+        s += f" {row[e]}" if e == "method" else f" {e}={row[e]}"
     return s
 
 
@@ -648,12 +707,16 @@ def _diverged_table(ctx: _Ctx) -> ReportTable:
 
 
 def _timing_table(ctx: _Ctx) -> ReportTable:
-    train = _num(ctx.df, "train_seconds")
-    audit = _num(ctx.df, "audit_seconds")
-    rows = [
-        ["training", f"{train.sum():.0f}", f"{train.mean():.1f}"],
-        ["audit", f"{audit.sum():.0f}", f"{audit.mean():.1f}"],
-    ]
+    rows = []
+    for label, col in (
+        ("data loading (imports, dataset, split)", "load_seconds"),
+        ("training + evaluation", "train_seconds"),
+        ("audit (and erasure)", "audit_seconds"),
+        ("whole run", "seconds"),
+    ):
+        v = _num(ctx.df, col)
+        if v.notna().any():
+            rows.append([label, f"{v.sum():.0f}", f"{v.mean():.1f}"])
     return ReportTable(
         "Compute (summed over runs, seconds)",
         ["stage", "total s", "mean s/run"],
@@ -683,7 +746,7 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
     )
     sizes = sorted(set(_num(ctx.df, "embedding_size").dropna().astype(int)))
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(1, len(sizes))))
-    methods = list(dict.fromkeys(conf["method"].astype(str))) if "method" in conf else [""]
+    methods = list(dict.fromkeys(conf["method"].map(str))) if "method" in conf else [""]
     markers = ["o", "s", "^", "D", "v", "P", "*"]
     diverged = ctx.df[ctx.df["status"] == "diverged"]
     for ax, target in zip(axes[0], targets, strict=True):
@@ -705,7 +768,7 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
             for mi, method in enumerate(methods):
                 sel = conf[_num(conf, "embedding_size") == size]
                 if "method" in conf:
-                    sel = sel[sel["method"].astype(str) == method]
+                    sel = sel[sel["method"].map(str) == method]
                 if sel.empty:
                     continue
                 x = _num(sel, xcol) * scale
@@ -727,7 +790,7 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
                 for (_, r), xi, yi in zip(sel.iterrows(), x, y, strict=True):
                     if not (math.isnan(xi) or math.isnan(yi)):
                         ax.annotate(
-                            f"λ={_lam_label(r['lam'])}",
+                            _strength_label(r).strip(),
                             (xi, yi),
                             textcoords="offset points",
                             xytext=(4, 3),
@@ -761,12 +824,13 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
         ax.axvline(chance, color="0.6", ls="--", lw=0.8)
         if not diverged.empty:
             labels = diverged.apply(
-                lambda r: f"e{int(r['embedding_size'])} λ={_lam_label(r['lam'])}", axis=1
+                lambda r: f"e{int(r['embedding_size'])}{_strength_label(r)}", axis=1
             )
             counts = labels.value_counts(sort=False)
-            ax.scatter(
+            ax.scatter(  # at the bottom edge: a diverged run has no HR or leakage
                 [chance] * len(counts),
-                [0.0] * len(counts),
+                [0.03] * len(counts),
+                transform=ax.get_xaxis_transform(),
                 marker="x",
                 s=80,
                 color="red",
@@ -782,8 +846,14 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
         f"{DATASET_LABELS.get(ctx.dataset, ctx.dataset)}: recommendation accuracy vs leakage",
         fontsize=11,
     )
-    fig.savefig(path, dpi=120)
+    import io
+
+    from privrec.artifacts import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
@@ -801,9 +871,7 @@ def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report
     ctx = _Ctx(*load_sweep(sweep_dir))
     rep = _build(ctx)
     png = out / "tradeoff.png"
-    tmp = out / ".tradeoff.png.tmp.png"
-    if plot_tradeoff(ctx, tmp) is not None:
-        tmp.replace(png)
+    if plot_tradeoff(ctx, png) is not None:
         rep.figure = png
     md = [f"# {rep.title}", "", *[f"{s}" for s in rep.summary], ""]
     if rep.figure is not None:

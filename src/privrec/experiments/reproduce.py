@@ -3,17 +3,18 @@
 The grid is the paper's: embedding size {10, 20, 50} × λ {0, 0.01, 0.1, 1, 10} (one λ shared by
 gender and age) × 3 seeds = 45 runs of BPR-MF with adversarial linear softmax heads.
 
-Budget (≤ 30 min on 2 cores). Training dominates: about 1.2 s per epoch at size 10 on one core,
-early-stopped on validation HR@10. The paper's full attacker suite (RBF SVM, random forest,
-boosting, ... in 5-fold CV on 6,040 users × 2 attributes) costs minutes per model, i.e. hours over
-45 models, so it is split honestly by what each table needs:
+Budget (≤ 30 min on 2 cores, 2 worker processes). Training dominates: 1.2–2.2 CPU-seconds per
+epoch at size 10 (more at size 50 with heads), early-stopped on validation HR@10 (patience 5,
+cap 40 epochs; runs typically stop after 25–35 epochs), i.e. about 45 × 30–60 CPU-s. Auditing
+is cheap in comparison when it is split by what each table needs:
 
 * Tables 2–3 of the paper use only its softmax readout: every run is audited with
-  ``grid_attackers`` (default ``fast`` = multinomial logistic regression, the softmax readout);
+  ``grid_attackers`` (default ``fast`` = multinomial logistic regression, the softmax readout;
+  about 1 s per run);
 * Table 1 is the full suite on one purged model (size 10, λ = 0.1): those runs (one per seed)
-  are audited with ``attackers`` (default ``paper``, the whole suite);
-* ``full_audit=True`` audits every run with ``attackers`` (hours; for the strongest-attacker
-  tables on every cell).
+  are audited with ``attackers`` (default ``paper``; about 30 CPU-s per run at size 10);
+* ``grid_attackers="paper"`` audits every run with the full suite (adds roughly 30 CPU-minutes,
+  ~15 minutes on 2 cores), which fills the strongest-attacker tables on every cell.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ def paper_sweep(
     seeds: int = 3,
     attackers: str = "paper",
     grid_attackers: str = "fast",
-    full_audit: bool = False,
     sizes: tuple[int, ...] = PAPER_SIZES,
     lambdas: tuple[float, ...] = PAPER_LAMBDAS,
     epochs: int | None = None,
@@ -65,12 +65,12 @@ def paper_sweep(
             "data_dir": str(data_dir) if data_dir is not None else None,
             "train": train,
             "adversary": {"weights": dict.fromkeys(purge, 0.0), "head": "linear"},
-            "attackers": attackers if full_audit else grid_attackers,
+            "attackers": grid_attackers,
             "folds": folds,
         }
     )
     overrides = []
-    if not full_audit and attackers != grid_attackers:
+    if attackers != grid_attackers:
         size = min(sizes, key=lambda s: abs(s - 10))
         lam = min(lambdas, key=lambda v: abs(v - 0.1))
         overrides.append(({"embedding_size": size, "lambda": lam}, {"attackers": attackers}))
@@ -85,12 +85,16 @@ def paper_sweep(
 
 @dataclass(frozen=True)
 class ReproduceOutcome:
+    """What :func:`reproduce` did; ``*_seconds`` are worker time summed over the runs (runs
+    reused from an interrupted earlier call count with their original times)."""
+
     sweep: object
     report: object
     wall_seconds: float
     train_seconds: float
     audit_seconds: float
     report_seconds: float
+    load_seconds: float = 0.0
 
 
 def reproduce(
@@ -101,7 +105,6 @@ def reproduce(
     workers: int | None = None,
     attackers: str = "paper",
     grid_attackers: str = "fast",
-    full_audit: bool = False,
     executor: str = "local",
     epochs: int | None = None,
     progress: bool = True,
@@ -111,14 +114,22 @@ def reproduce(
     from privrec.experiments.sweep import run_sweep
 
     start = time.perf_counter()
-    spec = paper_sweep(
-        dataset, data_dir, seeds, attackers, grid_attackers, full_audit, epochs=epochs
-    )
+    spec = paper_sweep(dataset, data_dir, seeds, attackers, grid_attackers, epochs=epochs)
     sweep = run_sweep(spec, out, executor=executor, workers=workers, progress=progress)
     t0 = time.perf_counter()
     rep = write_report(out)
     report_seconds = time.perf_counter() - t0
     res = sweep.results
-    train = float(res["train_seconds"].fillna(0).sum()) if "train_seconds" in res else 0.0
-    audit = float(res["audit_seconds"].fillna(0).sum()) if "audit_seconds" in res else 0.0
-    return ReproduceOutcome(sweep, rep, time.perf_counter() - start, train, audit, report_seconds)
+
+    def total(col: str) -> float:
+        return float(res[col].fillna(0).sum()) if col in res else 0.0
+
+    return ReproduceOutcome(
+        sweep,
+        rep,
+        time.perf_counter() - start,
+        total("train_seconds"),
+        total("audit_seconds"),
+        report_seconds,
+        total("load_seconds"),
+    )

@@ -720,6 +720,7 @@ def execute_run(spec: RunSpec, run_dir: str | Path) -> dict:
     from privrec.experiments.run import train_and_evaluate
 
     ds, split = load_data(spec)
+    load_seconds = time.perf_counter() - started
     cfg = spec.train
     names = audit_attributes_for(spec, ds.attributes)
     penalties = list(build_adversaries(ds.attributes, spec.adversary, cfg.embedding_size))
@@ -730,10 +731,11 @@ def execute_run(spec: RunSpec, run_dir: str | Path) -> dict:
     captured: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        t0 = time.perf_counter()
         metrics, trained = train_and_evaluate(ds, split, cfg, penalties)
         audits: dict[str, dict] = {}
         final_vectors = None
-        timings = {"train_seconds": time.perf_counter() - started}
+        timings = {"load_seconds": load_seconds, "train_seconds": time.perf_counter() - t0}
         if trained is not None:
             from privrec.audit import audit_vectors
 
@@ -847,6 +849,7 @@ def summarise(
             row[f"{short}_{m}"] = metrics[part][m] if ok else nan
     row["best_epoch"] = metrics.get("best_epoch", nan) if ok else nan
     row["epochs_run"] = metrics.get("epochs_run", nan)
+    row["load_seconds"] = timings.get("load_seconds", nan)
     row["train_seconds"] = timings.get("train_seconds", nan)
     row["audit_seconds"] = timings.get("audit_seconds", nan)
     row["seconds"] = timings.get("seconds", nan)
@@ -980,13 +983,21 @@ class SweepOutcome:
         }
 
 
-def clean_partials(runs_dir: Path) -> int:
-    """Remove stale temporary directories left by an interrupted sweep; return how many."""
+def clean_partials(out_dir: Path) -> int:
+    """Remove what an interrupted sweep left half-written in ``out_dir``: temporary run
+    directories (``runs/.*.partial``) and temporary files of atomic writes (``.*.tmp``).
+    Returns how many were removed."""
     n = 0
+    runs_dir = out_dir / "runs"
     if runs_dir.is_dir():
         for p in runs_dir.iterdir():
             if p.name.startswith(".") and (p.name.endswith(".partial") or ".old-" in p.name):
                 shutil.rmtree(p, ignore_errors=True)
+                n += 1
+    if out_dir.is_dir():
+        for p in out_dir.iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
+                p.unlink(missing_ok=True)
                 n += 1
     return n
 
@@ -1038,7 +1049,7 @@ def run_sweep(
     ex = get_executor(executor, workers)
     runs_dir.mkdir(parents=True, exist_ok=True)
     with _sweep_lock(out_dir):
-        clean_partials(runs_dir)
+        clean_partials(out_dir)
         atomic_write_json(
             out_dir / "sweep.json",
             {
