@@ -40,7 +40,7 @@ def _ints(text: str | None, what: str) -> list[int] | None:
 def sweep(
     out: Path = typer.Option(..., "--out", "-o", help="Sweep directory (resumable)."),
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="TOML sweep file ([run], [grid], purge, [[override]])."
+        None, "--config", "-c", help="TOML sweep file (sections run, grid, override; key purge)."
     ),
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="synthetic, ml-100k, ml-1m or csv (default: synthetic)."

@@ -24,7 +24,48 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude: sp.csr_matrix
         targets: (n,) target item per row.
         exclude: (n, n_items) sparse mask of items that are not candidates (e.g. training
             items). The target itself must not be excluded.
+
+    Computed without copying ``scores``: the items scoring above (or tying) the target are
+    counted over the whole row, then the excluded ones among them are subtracted (read from
+    the sparse mask). The result is identical to :func:`target_ranks_reference`, which masks
+    a float64 copy with ``-inf``.
     """
+    s = np.asarray(scores)
+    if s.dtype not in (np.float32, np.float64):
+        s = s.astype(np.float64)
+    targets = np.asarray(targets, dtype=np.int64)
+    if s.ndim != 2 or s.shape[0] != len(targets):
+        raise DataError(f"scores shape {s.shape} does not match {len(targets)} targets")
+    n = len(targets)
+    rows = np.arange(n)
+    ex = _canonical_csr(exclude)
+    if ex.shape != s.shape:
+        raise DataError(f"exclude mask shape {ex.shape} differs from scores shape {s.shape}")
+    # excluded (row, column) pairs: the stored non-zeros of the mask
+    r_ex = np.repeat(rows, np.diff(ex.indptr))
+    c_ex = ex.indices
+    if not np.all(ex.data != 0):
+        keep = ex.data != 0
+        r_ex, c_ex = r_ex[keep], c_ex[keep]
+    if n and np.any(c_ex == targets[r_ex]):
+        raise DataError("a target item is also excluded from the candidates")
+    t = s[rows, targets]
+    better = (s > t[:, None]).sum(axis=1)
+    ties = (s == t[:, None]).sum(axis=1) - 1  # minus the target itself
+    if len(r_ex):
+        s_ex, t_ex = s[r_ex, c_ex], t[r_ex]
+        better -= np.bincount(r_ex[s_ex > t_ex], minlength=n)
+        ties -= np.bincount(r_ex[s_ex == t_ex], minlength=n)
+        # the reference gives excluded items -inf: they tie with a target scored -inf
+        ties += np.where(t == -np.inf, np.bincount(r_ex, minlength=n), 0)
+    return (better + ties).astype(np.int64)
+
+
+def target_ranks_reference(
+    scores: np.ndarray, targets: np.ndarray, exclude: sp.csr_matrix
+) -> np.ndarray:
+    """The straightforward definition of :func:`target_ranks` (masks a float64 copy of the
+    scores with ``-inf``); slower, kept as the oracle of the equivalence tests."""
     s = np.array(scores, dtype=np.float64, copy=True)
     targets = np.asarray(targets, dtype=np.int64)
     if s.ndim != 2 or s.shape[0] != len(targets):
@@ -41,6 +82,15 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude: sp.csr_matrix
     better = (s > t).sum(axis=1)
     ties = (s == t).sum(axis=1) - 1  # minus the target itself
     return (better + ties).astype(np.int64)
+
+
+def _canonical_csr(m) -> sp.csr_matrix:
+    """``m`` as a CSR matrix without duplicate entries (copied only when needed)."""
+    ex = m if isinstance(m, sp.csr_matrix) else sp.csr_matrix(m)
+    if not ex.has_canonical_format:
+        ex = ex.copy()
+        ex.sum_duplicates()
+    return ex
 
 
 def hit_rate(ranks: np.ndarray, k: int) -> float:

@@ -1,0 +1,146 @@
+"""The speed-ups (benchmarks/README.md) compute the same thing as the plain code they replace."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from privrec.data import sampling
+from privrec.data.interactions import Interactions
+from privrec.errors import DataError
+from privrec.evaluation.ranking import target_ranks, target_ranks_reference
+from privrec.models.mf import BPRMF, TowerMF, build_model
+
+
+def _random_interactions(rng, n_users=40, n_items=30, density=0.3) -> Interactions:
+    dense = rng.random((n_users, n_items)) < density
+    u, i = np.nonzero(dense)
+    return Interactions.from_ids(
+        u, i, all_user_ids=np.arange(n_users), all_item_ids=np.arange(n_items)
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bitset_membership_matches_binary_search(seed):
+    rng = np.random.default_rng(seed)
+    inter = _random_interactions(rng)
+    users = rng.integers(0, inter.n_users, 5000)
+    items = rng.integers(0, inter.n_items, 5000)
+    assert np.array_equal(sampling._contains(inter, users, items), inter.contains(users, items))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_negative_sampling_draws_do_not_depend_on_the_membership_test(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    inter = _random_interactions(rng, density=0.6)  # many collisions: several redraw rounds
+    users = np.repeat(np.arange(inter.n_users), 50)
+    fast = sampling.sample_negatives(inter, users, np.random.default_rng(seed))
+    monkeypatch.setattr(sampling, "BITSET_MAX_BITS", 0)  # force the binary-search path
+    slow = sampling.sample_negatives(inter, users, np.random.default_rng(seed))
+    assert np.array_equal(fast, slow)
+    assert not inter.contains(users, fast).any()
+
+
+def test_negative_sampling_rejects_unknown_users():
+    inter = _random_interactions(np.random.default_rng(0))
+    with pytest.raises(DataError, match="user index"):
+        sampling.sample_negatives(inter, np.array([inter.n_users]), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_fast_ranks_equal_reference_ranks(seed):
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(1, 25)), int(rng.integers(2, 40))
+    dtype = (np.float32, np.float64)[seed % 2]
+    if seed % 4 < 2:  # coarse integer scores: many ties
+        scores = rng.integers(-3, 4, size=(n, m)).astype(dtype)
+    else:
+        scores = rng.normal(size=(n, m)).astype(dtype)
+    if seed % 5 == 0:  # infinities and NaN
+        scores[rng.random((n, m)) < 0.1] = -np.inf
+        scores[rng.random((n, m)) < 0.1] = np.inf
+        scores[rng.random((n, m)) < 0.05] = np.nan
+    targets = rng.integers(0, m, n)
+    mask = rng.random((n, m)) < rng.uniform(0, 0.6)
+    mask[np.arange(n), targets] = False
+    exclude = sp.csr_matrix(mask)
+    if seed % 7 == 0 and exclude.nnz:  # an explicitly stored zero is not an exclusion
+        exclude.data[0] = 0
+    assert np.array_equal(
+        target_ranks(scores, targets, exclude), target_ranks_reference(scores, targets, exclude)
+    )
+
+
+def test_fast_ranks_keep_the_input_checks():
+    scores = np.zeros((2, 3))
+    with pytest.raises(DataError, match="also excluded"):
+        target_ranks(scores, np.array([0, 1]), sp.csr_matrix(np.array([[0, 0, 0], [0, 1, 0]])))
+    with pytest.raises(DataError, match="does not match"):
+        target_ranks(scores, np.array([0]), sp.csr_matrix((2, 3)))
+    with pytest.raises(DataError, match="differs"):
+        target_ranks(scores, np.array([0, 1]), sp.csr_matrix((2, 4)))
+
+
+def _reference_terms(model: BPRMF, users, pos, neg):
+    """The model's math written with nn.Embedding lookups (the code before the speed-up)."""
+    pv = model.user(users)
+    if isinstance(model, TowerMF):
+        pv = pv + torch.tanh(model.tower(pv))
+
+    def score(items):
+        return (pv * model.item(items)).sum(-1) + model.bias(items).squeeze(-1)
+
+    reg = (
+        pv.pow(2).sum(-1) + model.item(pos).pow(2).sum(-1) + model.item(neg).pow(2).sum(-1)
+    ).mean()
+    return pv, score(pos), score(neg), reg
+
+
+@pytest.mark.parametrize("name", ["bpr-mf", "tower-mf"])
+def test_fused_pair_terms_match_the_separate_calls(name):
+    torch.manual_seed(0)
+    model = build_model(name, 50, 40, 6, 0.1, seed=3)
+    with torch.no_grad():
+        model.bias.weight.normal_()
+    gen = torch.Generator().manual_seed(1)
+    users = torch.randint(0, 50, (300,), generator=gen)  # duplicates on purpose
+    pos = torch.randint(0, 40, (300,), generator=gen)
+    neg = torch.randint(0, 40, (300,), generator=gen)
+
+    pv = model.user_vectors(users)
+    s_pos, s_neg, reg = model.pair_terms(pv, pos, neg)
+    ref_pv, ref_pos, ref_neg, ref_reg = _reference_terms(model, users, pos, neg)
+    assert torch.equal(pv, ref_pv)
+    assert torch.equal(s_pos, ref_pos) and torch.equal(s_neg, ref_neg)
+    assert torch.equal(s_pos, model.score(pv, pos)) and torch.equal(s_neg, model.score(pv, neg))
+    assert torch.equal(reg, ref_reg) and torch.equal(reg, model.regularization(pv, pos, neg))
+
+    def grads(loss):
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    fast = grads(-F.logsigmoid(s_pos - s_neg).mean() + 0.1 * reg)
+    slow = grads(-F.logsigmoid(ref_pos - ref_neg).mean() + 0.1 * ref_reg)
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_fused_path_respects_overridden_scores():
+    class Doubled(BPRMF):
+        def score(self, user_vecs, items):
+            return 2 * super().score(user_vecs, items)
+
+    model = Doubled(5, 4, 3, generator=torch.Generator().manual_seed(0))
+    users, pos, neg = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([3, 0])
+    pv = model.user_vectors(users)
+    s_pos, s_neg, _ = model.pair_terms(pv, pos, neg)
+    assert torch.equal(s_pos, model.score(pv, pos)) and torch.equal(s_neg, model.score(pv, neg))
+
+
+def test_lookups_accept_any_index_shape():
+    model = build_model("bpr-mf", 7, 5, 3, 0.1, seed=0)
+    idx = torch.tensor([[0, 1], [6, 6]])
+    assert torch.equal(model.user_vectors(idx), model.user(idx))
+    assert model.score(model.user_vectors(idx), torch.tensor([[1, 2], [3, 4]])).shape == (2, 2)
