@@ -59,6 +59,10 @@ def train(
     adv_schedule: str = typer.Option("constant", help="λ schedule: constant or ramp."),
     adv_steps: int = typer.Option(1, help="Head updates per recommender update."),
     adv_reinit: int = typer.Option(0, help="Re-initialise the heads every N steps (0 = never)."),
+    mmd: list[str] | None = typer.Option(
+        None, "--mmd", help="ATTRIBUTE=w: MMD dependence penalty between groups (repeatable)."),
+    hsic: list[str] | None = typer.Option(
+        None, "--hsic", help="ATTRIBUTE=w: HSIC dependence penalty (repeatable)."),
     adv_probe: bool = typer.Option(
         False, help="Fit a fresh logistic probe of leakage after each epoch (recorded)."),
     selection: str = typer.Option(
@@ -73,6 +77,7 @@ def train(
     """Train a recommender (optionally privacy-adversarial) and evaluate it."""
     with cli_errors():
         from privrec.adversarial.penalty import AdversarySpec, build_adversaries, parse_weights
+        from privrec.defences import DependenceSpec, build_dependence_penalties
         from privrec.data.split import leave_last_out
         from privrec.experiments.run import train_and_evaluate, write_run
         from privrec.training.config import TrainConfig
@@ -102,6 +107,8 @@ def train(
             probe=adv_probe,
             seed=seed,
         )
+        dep = DependenceSpec(mmd=parse_weights(mmd or []), hsic=parse_weights(hsic or []),
+                             seed=seed)
         if out is not None and out.exists() and not overwrite:
             raise common.ConfigError(f"{out} already exists (use --overwrite to replace it)")
         ds = common.load(
@@ -120,7 +127,10 @@ def train(
             syn_seed,
         )
         split = leave_last_out(ds.interactions)
-        penalties = build_adversaries(ds.attributes, spec, embedding_size)
+        penalties = [
+            *build_adversaries(ds.attributes, spec, embedding_size),
+            *build_dependence_penalties(ds.attributes, dep, embedding_size),
+        ]
         with common.epoch_progress(epochs, enabled=not quiet) as cb:
             metrics, trained = train_and_evaluate(ds, split, cfg, penalties, cb)
         if out is not None:
@@ -131,7 +141,7 @@ def train(
                 cfg,
                 metrics,
                 trained,
-                {"adversary": spec.to_dict()},
+                {"adversary": spec.to_dict(), "dependence": dep.to_dict()},
                 overwrite=overwrite,
             )
         _print_metrics(metrics, cfg.k)
