@@ -92,3 +92,25 @@ def test_front_over_seed_means():
     assert list(front["lam"]) == [0, 0.1, 1]  # every finished config trades hr for privacy
     front_age = pareto_front(conf, "age")
     assert 10 not in set(front_age["lam"])  # the all-diverged config is never a candidate
+
+
+def test_flag_reversals_marks_worse_than_undefended():
+    import pandas as pd
+
+    from privrec.experiments.pareto import flag_reversals
+
+    df = pd.DataFrame(
+        {
+            "dataset": ["d"] * 4,
+            "embedding_size": [10, 10, 10, 50],
+            "seed": [0, 0, 0, 0],
+            "lambda": [0.0, 0.1, 10.0, 10.0],
+            "status": ["ok"] * 4,
+            "reason": [""] * 4,
+            "gender_max_roc_auc": [0.80, 0.68, 0.83, 0.99],
+        }
+    )
+    out = flag_reversals(df)
+    assert out["status"].tolist() == ["ok", "ok", "diverged", "ok"]  # size 50 has no λ=0 run
+    assert out.loc[2, "reason"].startswith("reversal: gender AUC 0.830")
+    assert df["status"].tolist() == ["ok"] * 4  # input untouched

@@ -169,3 +169,37 @@ def pareto_front(
     mask = pareto_mask(_col(cand, objective), _col(cand, leakage))
     front = cand[mask]
     return front.sort_values([objective, leakage], ascending=[False, True], kind="stable")
+
+
+def flag_reversals(results, margin: float = 0.02):
+    """Mark adversarial runs whose leakage got *worse* than the undefended model's as diverged.
+
+    The paper saw its size-50 models "diverge" at λ ≥ 1: the attribute became *more* readable
+    than with no defence at all. For each finished run with λ > 0, the λ = 0 run with the same
+    embedding size and seed is its reference; if the strongest attacker's ROC-AUC on any
+    attribute exceeds the reference's by more than ``margin``, the run gets
+    ``status = "diverged"`` and ``reason = "reversal: ..."``, so it is never reported as a
+    result (it stays in the table, marked). Returns a new frame.
+    """
+    df = results.copy()
+    if "lambda" not in df.columns or "status" not in df.columns or df.empty:
+        return df
+    aucs = [c for c in df.columns if c.endswith("_max_roc_auc") and not c.startswith("trained_")]
+    keys = [c for c in ("dataset", "method", "embedding_size", "seed") if c in df.columns]
+    lam = df["lambda"].astype(float)
+    base = df[(lam == 0) & (df["status"] == "ok")]
+    for i in df.index[(lam > 0) & (df["status"] == "ok")]:
+        ref = base
+        for k in keys:
+            ref = ref[ref[k] == df.at[i, k]]
+        if ref.empty:
+            continue
+        worse = [
+            f"{c[: -len('_max_roc_auc')]} AUC {df.at[i, c]:.3f} > λ=0's {ref.iloc[0][c]:.3f}"
+            for c in aucs
+            if df.at[i, c] == df.at[i, c] and df.at[i, c] > ref.iloc[0][c] + margin
+        ]
+        if worse:
+            df.at[i, "status"] = "diverged"
+            df.at[i, "reason"] = "reversal: " + "; ".join(worse)
+    return df

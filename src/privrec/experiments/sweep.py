@@ -1159,6 +1159,9 @@ def _results_frame(spec: SweepSpec, points, summaries: Mapping, errors: Mapping)
             row.setdefault(k, _jsonable(v))
         rows.append(row)
     df = pd.DataFrame(rows)
+    from privrec.experiments.pareto import flag_reversals
+
+    df = flag_reversals(df)
     first = [
         c
         for c in ("run_id", "dataset", "method", "embedding_size", "lambda", "seed", "status")
