@@ -827,16 +827,30 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
                 lambda r: f"e{int(r['embedding_size'])}{_strength_label(r)}", axis=1
             )
             counts = labels.value_counts(sort=False)
-            ax.scatter(  # at the bottom edge: a diverged run has no HR or leakage
-                [chance] * len(counts),
-                [0.03] * len(counts),
-                transform=ax.get_xaxis_transform(),
-                marker="x",
-                s=80,
-                color="red",
-                zorder=4,
-                label="diverged (excluded): " + ", ".join(f"{k} ×{v}" for k, v in counts.items()),
-            )
+            label = "diverged (excluded): " + ", ".join(f"{k} ×{v}" for k, v in counts.items())
+            # a reversed run has HR and leakage: show it where it is; others at the bottom edge
+            dx = _num(diverged, xcol) * scale if xcol in diverged else None
+            dy = _num(diverged, ctx.hr) * 100 if ctx.hr in diverged else None
+            placed = (dx.notna() & dy.notna()) if dx is not None and dy is not None else None
+            if placed is not None and placed.any():
+                ax.scatter(dx[placed], dy[placed], marker="x", s=80, color="red", zorder=4,
+                           label=label)
+                for xv, yv, lab in zip(dx[placed], dy[placed], labels[placed], strict=True):
+                    ax.annotate(lab, (xv, yv), xytext=(3, -9), textcoords="offset points",
+                                fontsize=7, color="red")
+                label = None
+            n_floor = len(diverged) if placed is None else int((~placed).sum())
+            if n_floor:
+                ax.scatter(  # at the bottom edge: a diverged run without HR or leakage
+                    [chance] * n_floor,
+                    [0.03] * n_floor,
+                    transform=ax.get_xaxis_transform(),
+                    marker="x",
+                    s=80,
+                    color="red",
+                    zorder=4,
+                    label=label,
+                )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"test HR@{ctx.k} (%)")
         ax.set_title(target if target != COMBINED else "all attributes")
