@@ -45,7 +45,8 @@ def test_lambda_zero_is_exactly_the_plain_recommender(tiny):
 
 def _attacker_auc(vectors, labels, seed=0):
     xtr, xte, ytr, yte = train_test_split(
-        vectors, labels, test_size=0.3, stratify=labels, random_state=seed)
+        vectors, labels, test_size=0.3, stratify=labels, random_state=seed
+    )
     clf = LogisticRegression(max_iter=2000).fit(xtr, ytr)
     return roc_auc_score(yte, clf.predict_proba(xte)[:, 1])
 
@@ -71,8 +72,12 @@ def test_second_architecture_takes_the_same_heads():
     ds = make_synthetic(n_users=800, n_items=150, density=0.08, strength=0.6, seed=3)
     split = leave_last_out(ds.interactions)
     cfg = CFG.replace(model="tower-mf", loss="bce")
-    m, t = train_and_evaluate(ds, split, cfg, build_adversaries(
-        ds.attributes, AdversarySpec({"attr": 0.5}, schedule="ramp"), 16))
+    m, t = train_and_evaluate(
+        ds,
+        split,
+        cfg,
+        build_adversaries(ds.attributes, AdversarySpec({"attr": 0.5}, schedule="ramp"), 16),
+    )
     assert m["status"] == "ok" and m["validation"]["hr@10"] > 0.1
 
 

@@ -6,8 +6,21 @@ from typer.testing import CliRunner
 from privrec.cli.app import app
 
 runner = CliRunner()
-SMALL = ["--dataset", "synthetic", "--syn-users", "300", "--syn-items", "100", "-e", "8",
-         "--epochs", "3", "--batch-size", "512", "-q"]
+SMALL = [
+    "--dataset",
+    "synthetic",
+    "--syn-users",
+    "300",
+    "--syn-items",
+    "100",
+    "-e",
+    "8",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "512",
+    "-q",
+]
 
 
 def test_train_writes_run_dir(tmp_path):
@@ -39,7 +52,9 @@ def test_train_bad_options(tmp_path):
 
 def test_train_diverged_is_reported(tmp_path):
     out = tmp_path / "run"
-    res = runner.invoke(app, ["train", *SMALL, "--optimizer", "sgd", "--lr", "1e7", "--out", str(out)])
+    res = runner.invoke(
+        app, ["train", *SMALL, "--optimizer", "sgd", "--lr", "1e7", "--out", str(out)]
+    )
     assert res.exit_code == 3 and "DIVERGED" in res.output
     assert json.loads((out / "metrics.json").read_text())["status"] == "diverged"
     assert not (out / "embeddings.npz").exists()
@@ -53,9 +68,13 @@ def test_data_info_json():
 
 
 def test_data_info_real(ml100k_dir):
-    res = runner.invoke(app, ["data", "info", "--dataset", "ml-100k", "--data-dir", str(ml100k_dir),
-                              "--json"])
+    res = runner.invoke(
+        app, ["data", "info", "--dataset", "ml-100k", "--data-dir", str(ml100k_dir), "--json"]
+    )
     assert res.exit_code == 0, res.output
     info = json.loads(res.output)
     assert (info["counts"]["users"], info["counts"]["items"], info["counts"]["interactions"]) == (
-        943, 1682, 100_000)
+        943,
+        1682,
+        100_000,
+    )

@@ -11,7 +11,9 @@ from privrec.errors import ConfigError, DataError
 
 
 def test_interactions_index_and_views():
-    inter = Interactions.from_ids(np.array([10, 10, 20]), np.array(["a", "b", "a"]), np.array([3, 1, 2]))
+    inter = Interactions.from_ids(
+        np.array([10, 10, 20]), np.array(["a", "b", "a"]), np.array([3, 1, 2])
+    )
     assert inter.n_users == 2 and inter.n_items == 2 and len(inter) == 3
     assert inter.csr.toarray().tolist() == [[1, 1], [1, 0]]
     assert inter.contains(np.array([1, 1]), np.array([0, 1])).tolist() == [True, False]
@@ -24,11 +26,18 @@ def test_interactions_validation():
     with pytest.raises(DataError, match="duplicate"):
         Interactions.from_ids(np.array([1, 1]), np.array([5, 5]))
     with pytest.raises(DataError, match="entries"):
-        Interactions(np.array([0]), np.array([0, 0]), np.array([0]), np.array([0]),
-                     np.array([1]), np.array([1]))
+        Interactions(
+            np.array([0]),
+            np.array([0, 0]),
+            np.array([0]),
+            np.array([0]),
+            np.array([1]),
+            np.array([1]),
+        )
     with pytest.raises(DataError, match="outside"):
-        Interactions(np.array([3]), np.array([0]), np.array([0]), np.array([0]),
-                     np.array([1]), np.array([1]))
+        Interactions(
+            np.array([3]), np.array([0]), np.array([0]), np.array([0]), np.array([1]), np.array([1])
+        )
 
 
 def test_attributes():
@@ -50,8 +59,12 @@ def test_age_groups_follow_ml1m_readme():
     assert age_group(ages).tolist() == [1, 1, 18, 18, 25, 25, 35, 35, 45, 45, 50, 50, 56, 56]
 
 
-def _ml1m_files(tmp_path, ratings, users="1::F::1::10::48067\n2::M::56::16::70072\n",
-                movies="1::Toy Story (1995)::Animation\n2::Jumanji (1995)::Adventure\n"):
+def _ml1m_files(
+    tmp_path,
+    ratings,
+    users="1::F::1::10::48067\n2::M::56::16::70072\n",
+    movies="1::Toy Story (1995)::Animation\n2::Jumanji (1995)::Adventure\n",
+):
     (tmp_path / "ratings.dat").write_text(ratings, encoding="latin-1")
     (tmp_path / "users.dat").write_text(users, encoding="latin-1")
     (tmp_path / "movies.dat").write_text(movies, encoding="latin-1")
@@ -122,8 +135,14 @@ def test_ml1m_reconstruction_warns(ml1m_dir):
 def test_csv_loader(tmp_path):
     (tmp_path / "i.csv").write_text("uid,iid,ts\nu1,a,5\nu1,b,6\nu2,a,7\n")
     (tmp_path / "a.csv").write_text("uid,sex,years\nu1,F,30\nu2,M,\n")
-    ds = load_csv(tmp_path / "i.csv", tmp_path / "a.csv", user_col="uid", item_col="iid",
-                  time_col="ts", continuous=["years"])
+    ds = load_csv(
+        tmp_path / "i.csv",
+        tmp_path / "a.csv",
+        user_col="uid",
+        item_col="iid",
+        time_col="ts",
+        continuous=["years"],
+    )
     assert ds.interactions.n_users == 2 and ds.attributes["sex"].classes == ("F", "M")
     assert np.isnan(ds.attributes["years"].values[1])
 

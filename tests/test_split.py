@@ -17,7 +17,11 @@ def test_leave_last_out_ties_by_file_order():
     ids = inter.item_ids
     test = dict(zip(inter.user_ids[s.test.users].tolist(), ids[s.test.items].tolist(), strict=True))
     val = dict(
-        zip(inter.user_ids[s.validation.users].tolist(), ids[s.validation.items].tolist(), strict=True)
+        zip(
+            inter.user_ids[s.validation.users].tolist(),
+            ids[s.validation.items].tolist(),
+            strict=True,
+        )
     )
     assert test == {1: 11, 3: 10} and val == {1: 10, 3: 11}
     summ = s.summary()

@@ -86,7 +86,11 @@ def test_write_run_is_atomic_and_refuses_overwrite(tiny, tmp_path):
     cfg = TrainConfig(**{**FAST, "epochs": 1})
     m, t = train_and_evaluate(tiny, split, cfg)
     out = write_run(tmp_path / "run", tiny, split, cfg, m, t)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "embeddings.npz", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "embeddings.npz",
+        "metrics.json",
+    ]
     with pytest.raises(ValueError, match="already exists"):
         write_run(tmp_path / "run", tiny, split, cfg, m, t)
     assert [p.name for p in tmp_path.iterdir()] == ["run"]

@@ -138,18 +138,28 @@ class Embeddings:
 
 
 def save_embeddings(path: str | Path, emb: Embeddings) -> None:
-    """Write ``embeddings.npz`` (float32 vectors, no object arrays, atomically)."""
-    import io
+    """Write ``embeddings.npz`` (float32 vectors, no object arrays, atomically).
 
+    The zip entries carry a fixed date, so the same arrays always give the same bytes.
+    """
+    import io
+    import zipfile
+
+    arrays = {
+        "user_ids": _plain_ids(emb.user_ids),
+        "user_vectors": np.asarray(emb.user_vectors, dtype=np.float32),
+        "item_ids": _plain_ids(emb.item_ids),
+        "item_vectors": np.asarray(emb.item_vectors, dtype=np.float32),
+        "item_bias": np.asarray(emb.item_bias, dtype=np.float32),
+    }
     buf = io.BytesIO()
-    np.savez(
-        buf,
-        user_ids=_plain_ids(emb.user_ids),
-        user_vectors=np.asarray(emb.user_vectors, dtype=np.float32),
-        item_ids=_plain_ids(emb.item_ids),
-        item_vectors=np.asarray(emb.item_vectors, dtype=np.float32),
-        item_bias=np.asarray(emb.item_bias, dtype=np.float32),
-    )
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, arr, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue())
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -116,7 +116,9 @@ class AdversarialPenalty(UserPenalty):
         known = self.known.numpy()
         return {
             f"probe_{self.name}_{k}": v
-            for k, v in probe_leakage(vecs[known], self.target.numpy()[known], self.spec.seed).items()
+            for k, v in probe_leakage(
+                vecs[known], self.target.numpy()[known], self.spec.seed
+            ).items()
         }
 
     def current_weight(self, progress: float) -> float:

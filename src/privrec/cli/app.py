@@ -60,13 +60,17 @@ def train(
     adv_steps: int = typer.Option(1, help="Head updates per recommender update."),
     adv_reinit: int = typer.Option(0, help="Re-initialise the heads every N steps (0 = never)."),
     mmd: list[str] | None = typer.Option(
-        None, "--mmd", help="ATTRIBUTE=w: MMD dependence penalty between groups (repeatable)."),
+        None, "--mmd", help="ATTRIBUTE=w: MMD dependence penalty between groups (repeatable)."
+    ),
     hsic: list[str] | None = typer.Option(
-        None, "--hsic", help="ATTRIBUTE=w: HSIC dependence penalty (repeatable)."),
+        None, "--hsic", help="ATTRIBUTE=w: HSIC dependence penalty (repeatable)."
+    ),
     adv_probe: bool = typer.Option(
-        False, help="Fit a fresh logistic probe of leakage after each epoch (recorded)."),
+        False, help="Fit a fresh logistic probe of leakage after each epoch (recorded)."
+    ),
     selection: str = typer.Option(
-        "hr", help="Model selection on validation: hr, or hr_probe (HR × (1 − probe leakage))."),
+        "hr", help="Model selection on validation: hr, or hr_probe (HR × (1 − probe leakage))."
+    ),
     collapse_ratio: float = typer.Option(
         0.5, help="Diverged if validation HR@10 falls below this share of its best (0 = off)."
     ),
@@ -77,8 +81,8 @@ def train(
     """Train a recommender (optionally privacy-adversarial) and evaluate it."""
     with cli_errors():
         from privrec.adversarial.penalty import AdversarySpec, build_adversaries, parse_weights
-        from privrec.defences import DependenceSpec, build_dependence_penalties
         from privrec.data.split import leave_last_out
+        from privrec.defences import DependenceSpec, build_dependence_penalties
         from privrec.experiments.run import train_and_evaluate, write_run
         from privrec.training.config import TrainConfig
 
@@ -95,7 +99,8 @@ def train(
             max_grad_norm=max_grad_norm,
             seed=seed,
             num_threads=threads,
-            collapse_ratio=collapse_ratio, selection=selection,
+            collapse_ratio=collapse_ratio,
+            selection=selection,
         )
         spec = AdversarySpec(
             weights=parse_weights(adv or []),
@@ -107,8 +112,9 @@ def train(
             probe=adv_probe,
             seed=seed,
         )
-        dep = DependenceSpec(mmd=parse_weights(mmd or []), hsic=parse_weights(hsic or []),
-                             seed=seed)
+        dep = DependenceSpec(
+            mmd=parse_weights(mmd or []), hsic=parse_weights(hsic or []), seed=seed
+        )
         if out is not None and out.exists() and not overwrite:
             raise common.ConfigError(f"{out} already exists (use --overwrite to replace it)")
         ds = common.load(

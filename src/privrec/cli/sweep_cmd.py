@@ -78,7 +78,11 @@ def sweep(
     workers: int | None = typer.Option(
         None, "--workers", "-w", help="Parallel runs (default: one per core)."
     ),
-    executor: str = typer.Option("local", "--executor", help="local (processes) or serial."),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="local (processes), serial, or ray (pip install privrec[ray]; cluster address from $RAY_ADDRESS).",
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -198,7 +202,9 @@ def reproduce(
         "full suite everywhere, about +15 min on 2 cores).",
     ),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the 40-epoch cap."),
-    executor: str = typer.Option("local", "--executor", help="local or serial."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local, serial, or ray (cluster address from $RAY_ADDRESS)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Reproduce the paper: sizes 10/20/50 × λ 0/0.01/0.1/1/10 × seeds, audit, report."""

@@ -139,8 +139,12 @@ class Interactions:
         sk = self.sorted_keys
         if len(sk) == 0:
             return np.zeros(keys.shape, dtype=bool)
-        pos = np.searchsorted(sk, keys).clip(max=len(sk) - 1)
-        return sk[pos] == keys
+        flat = keys.ravel()
+        order = np.argsort(flat, kind="stable")  # sorted queries: cache-friendly search
+        pos = np.empty_like(flat)
+        pos[order] = np.searchsorted(sk, flat[order])
+        pos = pos.clip(max=len(sk) - 1)
+        return (sk[pos] == flat).reshape(keys.shape)
 
     def user_counts(self) -> np.ndarray:
         return np.bincount(self.users, minlength=self.n_users)

@@ -231,6 +231,7 @@ class LocalExecutor(Executor):
 EXECUTORS: dict[str, type[Executor] | str] = {
     "local": LocalExecutor,
     "serial": SerialExecutor,
+    "ray": "privrec.experiments.ray_executor:RayExecutor",
 }
 """Executor name → class, or a lazy ``"package.module:ClassName"`` reference."""
 

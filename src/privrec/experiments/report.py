@@ -833,11 +833,18 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
             dy = _num(diverged, ctx.hr) * 100 if ctx.hr in diverged else None
             placed = (dx.notna() & dy.notna()) if dx is not None and dy is not None else None
             if placed is not None and placed.any():
-                ax.scatter(dx[placed], dy[placed], marker="x", s=80, color="red", zorder=4,
-                           label=label)
+                ax.scatter(
+                    dx[placed], dy[placed], marker="x", s=80, color="red", zorder=4, label=label
+                )
                 for xv, yv, lab in zip(dx[placed], dy[placed], labels[placed], strict=True):
-                    ax.annotate(lab, (xv, yv), xytext=(3, -9), textcoords="offset points",
-                                fontsize=7, color="red")
+                    ax.annotate(
+                        lab,
+                        (xv, yv),
+                        xytext=(3, -9),
+                        textcoords="offset points",
+                        fontsize=7,
+                        color="red",
+                    )
                 label = None
             n_floor = len(diverged) if placed is None else int((~placed).sum())
             if n_floor:

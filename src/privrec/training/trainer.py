@@ -185,12 +185,7 @@ class Trainer:
                 )
             # still at chance level and no better than the first epoch: nothing is being learnt
             stalled = bool(history) and record["rec_loss"] >= history[0]["rec_loss"] - 1e-3
-            if (
-                epoch >= 3
-                and step >= 20
-                and stalled
-                and record["rec_loss"] >= 0.99 * math.log(2)
-            ):
+            if epoch >= 3 and step >= 20 and stalled and record["rec_loss"] >= 0.99 * math.log(2):
                 history.append(record)
                 raise FitError(
                     f"training diverged at epoch {epoch}: the recommendation loss is stuck at "
