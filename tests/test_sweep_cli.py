@@ -49,8 +49,8 @@ def test_sweep_cli_config_file_and_errors(tmp_path: Path):
     assert "unknown key 'run.train.epoch' (did you mean 'epochs'?)" in bad.output
     bad = CliRunner().invoke(app, ["sweep", "--out", str(out), "--lambdas", "0,x"])
     assert bad.exit_code == 2 and "--lambdas expects comma-separated numbers" in bad.output
-    bad = CliRunner().invoke(app, ["sweep", "--out", str(out), "--executor", "ray"])
-    assert bad.exit_code == 2 and "unknown executor 'ray'" in bad.output
+    bad = CliRunner().invoke(app, ["sweep", "--out", str(out), "--executor", "nope"])
+    assert bad.exit_code == 2 and "unknown executor 'nope'" in bad.output
 
 
 def test_paper_grid_spec():
