@@ -20,10 +20,13 @@ from privrec.defences.dependence import (
     MMDPenalty,
     build_dependence_penalties,
     hsic,
+    hsic_features,
     label_kernel,
     median_bandwidth,
     mmd_classes,
+    mmd_classes_features,
     rbf_kernel,
+    rbf_kernels,
 )
 
 __all__ = [
@@ -33,9 +36,12 @@ __all__ = [
     "MMDPenalty",
     "build_dependence_penalties",
     "hsic",
+    "hsic_features",
     "label_kernel",
     "median_bandwidth",
     "mmd_classes",
+    "mmd_classes_features",
     "parse_weights",
     "rbf_kernel",
+    "rbf_kernels",
 ]
