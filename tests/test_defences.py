@@ -391,8 +391,8 @@ def test_builder_errors():
 # Synthetic data whose attribute is planted in the *length* of the users' tastes (mode="radius"),
 # so a linear readout of directions does not see it but an MLP attacker does. Measured on data
 # seeds 0–3 (800 users, 15 epochs): MLP attacker ROC-AUC plain 0.77–0.82; gradient reversal +
-# linear head λ=1 0.99–1.00 (the reversal *amplifies* the leak); MMD / HSIC weight 1:
-# 0.46–0.56; their validation HR@10 85–120 % of the plain model's.
+# linear head λ=1 0.98–1.00 (the reversal *amplifies* the leak); MMD weight 1 0.48–0.52, HSIC
+# weight 1 0.47–0.53; their validation HR@10 83–119 % of the plain model's.
 
 RADIUS = dict(n_users=800, n_items=300, density=0.05, strength=1.0, mode="radius", seed=0)
 TRAIN = dict(embedding_size=16, epochs=15, learning_rate=0.01, batch_size=1024, patience=0, seed=0)
