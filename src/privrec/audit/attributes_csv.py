@@ -10,6 +10,7 @@ import pandas as pd
 
 from privrec.audit.vectors_io import _ids
 from privrec.data.attributes import Attribute, UserAttributes
+from privrec.data.tabular import read_csv_strings
 from privrec.errors import DataError
 
 
@@ -35,14 +36,7 @@ def read_attributes_csv(
             in a continuous column (naming the line).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty, expected a CSV with a header line") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a valid CSV ({exc})") from None
+    df = read_csv_strings(path)
     if user_col not in df.columns:
         raise DataError(
             f"{path}: no user column '{user_col}' (set by --user-col); columns are: "

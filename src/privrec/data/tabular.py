@@ -13,7 +13,8 @@ from privrec.data.interactions import Interactions
 from privrec.errors import DataError
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv_strings(path: Path) -> pd.DataFrame:
+    """Read a CSV with a header as strings; a missing, empty or malformed file → DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -59,7 +60,7 @@ def load_csv(
         name: dataset name recorded in results.
     """
     ipath = Path(interactions_path)
-    df = _read_csv(ipath)
+    df = read_csv_strings(ipath)
     _need(df, ipath, user_col, "--user-col")
     _need(df, ipath, item_col, "--item-col")
     lines = np.arange(len(df)) + 2  # header is line 1
@@ -95,7 +96,7 @@ def load_csv(
         return Dataset(name, inter, UserAttributes(inter.user_ids, {}))
 
     apath = Path(attributes_path)
-    adf = _read_csv(apath)
+    adf = read_csv_strings(apath)
     _need(adf, apath, user_col, "--user-col")
     a_users = _maybe_int(adf[user_col].str.strip().to_numpy())
     if len(np.unique(a_users)) != len(a_users):
