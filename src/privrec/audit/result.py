@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from privrec.audit.metrics import CATEGORICAL_METRICS, CONTINUOUS_METRICS
 from privrec.errors import DataError
 
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -15,22 +16,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "kind",
     "attacker",
     "n_users",
-    "accuracy",
-    "accuracy_std",
-    "balanced_accuracy",
-    "balanced_accuracy_std",
-    "roc_auc",
-    "roc_auc_std",
-    "macro_f1",
-    "majority",
-    "gap",
-    "chance_balanced",
-    "log_loss",
-    "mi_lower_bits",
-    "r2",
-    "r2_std",
-    "mae",
-    "mae_baseline",
+    *CATEGORICAL_METRICS,
+    *CONTINUOUS_METRICS,
     "seconds",
 )
 
