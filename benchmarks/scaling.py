@@ -115,6 +115,7 @@ def measure(
     chunk_size: int = 1024,
     seed: int = 0,
     shape: tuple[int, int] | None = None,
+    optimizer: str = "sparse-adam",
 ) -> dict:
     """Generate, split, train ``epochs`` epochs and evaluate once; timings and memory.
 
@@ -141,6 +142,7 @@ def measure(
         "epochs": epochs,
         "batch_size": batch_size,
         "embedding_size": dim,
+        "optimizer": optimizer,
         "loadavg_start": list(os.getloadavg()),
         "source_digest": source_digest(),
     }
@@ -173,6 +175,7 @@ def measure(
         patience=0,
         learning_rate=0.01,
         seed=seed,
+        optimizer=optimizer,
     )
     trainer_mod.evaluate_split = timed
     t0 = time.perf_counter()
@@ -219,13 +222,14 @@ def measure(
 # ---------------------------------------------------------------------------------------------
 
 
-def run_child(size: int, args: argparse.Namespace) -> dict:
+def run_child(size: int, optimizer: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "result.json"
         cmd = [
             sys.executable, str(Path(__file__).resolve()), "--one", str(size),
             "--json", str(path), "--epochs", str(args.epochs),
             "--batch-size", str(args.batch_size), "--dim", str(args.dim),
+            "--optimizer", optimizer,
         ]  # fmt: skip
         if args.eval_users:
             cmd += ["--eval-users", str(args.eval_users)]
@@ -235,6 +239,7 @@ def run_child(size: int, args: argparse.Namespace) -> dict:
         if proc.returncode != 0 or not path.exists():
             return {
                 "interactions": size,
+                "optimizer": optimizer,
                 "status": f"child failed (exit {proc.returncode})",
                 "stderr": proc.stderr[-2000:],
             }
@@ -244,15 +249,18 @@ def run_child(size: int, args: argparse.Namespace) -> dict:
 
 
 def summarise(results: list[dict]) -> dict:
-    by_size: dict[int, list[dict]] = {}
+    """Medians per (optimizer, size) and the growth exponents per optimizer."""
+    by_key: dict[tuple[str, int], list[dict]] = {}
     for r in results:
-        by_size.setdefault(int(r["interactions"]), []).append(r)
+        key = (r.get("optimizer", "adam"), int(r["interactions"]))
+        by_key.setdefault(key, []).append(r)
     rows = []
-    for size in sorted(by_size):
-        rs = [r for r in by_size[size] if "epoch_seconds" in r]
+    for opt, size in sorted(by_key):
+        rs = [r for r in by_key[opt, size] if "epoch_seconds" in r]
         users, items = (rs[0]["users"], rs[0]["items"]) if rs else shape_of(size)
         rows.append(
             {
+                "optimizer": opt,
                 "interactions": size,
                 "users": users,
                 "items": items,
@@ -266,49 +274,51 @@ def summarise(results: list[dict]) -> dict:
                 "generate_seconds": median(r.get("generate_seconds") for r in rs),
                 "split_seconds": median(r.get("split_seconds") for r in rs),
                 "test_hr@10": median(r.get("test_hr@10") for r in rs),
-                "status": sorted({r.get("status", "?") for r in by_size[size]}),
+                "status": sorted({r.get("status", "?") for r in by_key[opt, size]}),
             }
         )
-    ok = [r for r in rows if math.isfinite(r["epoch_seconds"])]
-    return {
-        "rows": rows,
-        "epoch_exponent": fit_exponent(
-            [r["interactions"] for r in ok], [r["epoch_seconds"] for r in ok]
-        ),
-        "eval_exponent": fit_exponent(
-            [r["interactions"] for r in ok if math.isfinite(r["eval_seconds"])],
-            [r["eval_seconds"] for r in ok if math.isfinite(r["eval_seconds"])],
-        ),
-    }
+    exponents = {}
+    for opt in sorted({r["optimizer"] for r in rows}):
+        ok = [r for r in rows if r["optimizer"] == opt and math.isfinite(r["epoch_seconds"])]
+        timed = [r for r in ok if math.isfinite(r["eval_seconds"])]
+        exponents[opt] = {
+            "epoch": fit_exponent(
+                [r["interactions"] for r in ok], [r["epoch_seconds"] for r in ok]
+            ),
+            "eval": fit_exponent(
+                [r["interactions"] for r in timed], [r["eval_seconds"] for r in timed]
+            ),
+        }
+    return {"rows": rows, "exponents": exponents}
 
 
 def markdown(summary: dict, meta: dict) -> str:
     lines = [
         f"Measured {meta['date']} on {meta['machine']} ({meta['cores']} cores, shared with other "
         f"jobs: load average {meta['loadavg']}), torch {meta['torch']}, {meta['threads']} torch "
-        f"thread(s); {meta['repeats']} repeat(s) per size, sizes interleaved, each in a fresh "
-        f"process; embedding size {meta['dim']}, batch {meta['batch_size']}, "
+        f"thread(s); {meta['repeats']} repeat(s) per size and optimizer, interleaved, each in a "
+        f"fresh process; embedding size {meta['dim']}, batch {meta['batch_size']}, "
         f"{meta['epochs']} epochs per run. Command: `{meta['command']}`.",
         "",
-        "| interactions | users × items | s / epoch (median) | peak RSS | full-ranking eval "
-        "(users) | data generation | split | test HR@10 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| optimizer | interactions | users × items | s / epoch (median) | peak RSS "
+        "| full-ranking eval (users) | data generation | split | test HR@10 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["rows"]:
         lines.append(
-            f"| {label(r['interactions'])} | {r['users']:,} × {r['items']:,} "
+            f"| `{r['optimizer']}` | {label(r['interactions'])} | {r['users']:,} × {r['items']:,} "
             f"| {r['epoch_seconds']:.2f} | {r['peak_rss_mib'] / 1024:.2f} GiB "
             f"| {r['eval_seconds']:.1f} s ({r['eval_users']:,}) "
             f"| {r['generate_seconds']:.1f} s | {r['split_seconds']:.1f} s "
             f"| {r['test_hr@10']:.3f} |"
         )
-    lines += [
-        "",
-        f"Growth exponent of epoch time vs interactions (log-log least squares over the sizes): "
-        f"**{summary['epoch_exponent']:.2f}** (target ≤ 1.1). Evaluation time grows with "
-        f"exponent {summary['eval_exponent']:.2f} (full ranking is users × items: ×100 per ×10 "
-        f"interactions here).",
-    ]
+    lines.append("")
+    for opt, ex in summary["exponents"].items():
+        lines.append(
+            f"- `{opt}`: growth exponent of epoch time vs interactions (log-log least squares "
+            f"over the sizes) **{ex['epoch']:.2f}** (target ≤ 1.1); evaluation time exponent "
+            f"{ex['eval']:.2f} (full ranking is users × items: ×100 per ×10 interactions here)."
+        )
     return "\n".join(lines)
 
 
@@ -329,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     p.add_argument("--batch-size", type=int, default=8192)
     p.add_argument("--dim", type=int, default=32, help="embedding size")
+    p.add_argument(
+        "--optimizers",
+        default="adam,sparse-adam",
+        help="comma-separated TrainConfig optimizers, measured side by side (child: one)",
+    )
     p.add_argument("--eval-users", type=int, default=None, help="evaluate a sample of users")
     p.add_argument(
         "--threads",
@@ -347,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         help="re-render the table of a saved results file (--out of an earlier run); no runs",
     )
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--optimizer", default="sparse-adam", help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -358,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             dim=args.dim,
             eval_users=args.eval_users,
             threads=args.threads,
+            optimizer=args.optimizer,
         )
         text = json.dumps(res, indent=1)
         if args.json:
@@ -375,15 +392,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    jobs = [(size, opt) for size in sizes for opt in optimizers]
     results: list[dict] = []
     for rep in range(args.repeats):
-        order = sizes if rep % 2 == 0 else sizes[::-1]  # interleave, alternating direction
-        for size in order:
-            res = run_child(size, args)
+        order = jobs if rep % 2 == 0 else jobs[::-1]  # interleave, alternating direction
+        for size, opt in order:
+            res = run_child(size, opt, args)
             res["repeat"] = rep
             results.append(res)
             print(
-                f"[{rep + 1}/{args.repeats}] {label(size)}: "
+                f"[{rep + 1}/{args.repeats}] {opt} {label(size)}: "
                 f"{res.get('epoch_seconds_median', float('nan')):.2f} s/epoch "
                 f"{res.get('epoch_seconds')}, eval {res.get('eval_seconds', float('nan')):.1f} s, "
                 f"peak {(res.get('peak_rss_mib') or float('nan')) / 1024:.2f} GiB, "

@@ -123,6 +123,10 @@ def test_registry_options_and_missing_ray(ray_session, monkeypatch):
     ex = get_executor("ray", workers=2)
     assert isinstance(ex, RayExecutor) and ex.workers == 2
     ex.close()
+    ex = get_executor("ray", 2, address="auto", num_cpus=1.5, num_gpus=0.25)  # not connected yet
+    assert (ex.address, ex.num_cpus, ex.num_gpus) == ("auto", 1.5, 0.25)
+    with pytest.raises(ConfigError, match="does not take option.*gpus_per_task"):
+        get_executor("ray", 2, gpus_per_task=1)
     for bad in ({"num_cpus": 0}, {"num_gpus": -1}, {"max_retries": -1}):
         with pytest.raises(ConfigError):
             RayExecutor(**bad)
@@ -189,7 +193,7 @@ def _wait_gone(tag: str, seconds: float) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_cli_ray_sweep_killed_midway_resumes(ray_session, tmp_path: Path):
     """The killed sweep starts (and loses) its own local Ray; the rerun joins the module's Ray
-    as a cluster through ``$RAY_ADDRESS``, which must still be running afterwards."""
+    as a cluster through ``--address``, which must still be running afterwards."""
     out = tmp_path / "sweep"
     args = [
         "sweep", "--out", str(out),
@@ -233,8 +237,8 @@ def test_cli_ray_sweep_killed_midway_resumes(ray_session, tmp_path: Path):
         first = sorted(p.name for p in runs.iterdir() if not p.name.startswith("."))
         assert 1 <= len(first) < 4
         cluster = ray.get_runtime_context().gcs_address
-        env_rerun = {**env, "RAY_ADDRESS": cluster}
-        rerun = subprocess.run(cmd, capture_output=True, text=True, env=env_rerun, timeout=300)
+        rerun_cmd = [*cmd, "--address", cluster, "--task-cpus", "1"]  # no $RAY_ADDRESS
+        rerun = subprocess.run(rerun_cmd, capture_output=True, text=True, env=env, timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-3000:]
         said = " ".join(rerun.stdout.split())
         assert f"{4 - len(first)} computed, {len(first)} reused" in said

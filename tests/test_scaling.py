@@ -150,12 +150,16 @@ def test_benchmark_measure_and_report_smoke(scaling):
     res = scaling.measure(20_000, epochs=2, batch_size=4096, dim=8, shape=(500, 200), threads=1)
     assert res["status"] == "ok" and len(res["epoch_seconds"]) == 2
     assert res["eval_users"] == 500 and res["peak_rss_mib"] > 0
+    assert res["optimizer"] == "sparse-adam"
     res2 = dict(res, interactions=40_000, epoch_seconds_median=2 * res["epoch_seconds_median"])
-    summary = scaling.summarise([res, res2])
-    assert summary["epoch_exponent"] == pytest.approx(1.0)
+    dense = dict(res, optimizer="adam")
+    dense2 = dict(res2, optimizer="adam", epoch_seconds_median=4 * res["epoch_seconds_median"])
+    summary = scaling.summarise([res, res2, dense, dense2])
+    assert summary["exponents"]["sparse-adam"]["epoch"] == pytest.approx(1.0)
+    assert summary["exponents"]["adam"]["epoch"] == pytest.approx(2.0)
     meta = {
         "date": "today", "machine": "cpu", "cores": 2, "loadavg": "1", "torch": "x",
         "threads": 1, "repeats": 1, "dim": 8, "batch_size": 4096, "epochs": 2, "command": "c",
     }  # fmt: skip
     block = scaling.markdown(summary, meta)
-    assert "| 20k |" in block and "**1.00**" in block
+    assert "| `sparse-adam` | 20k |" in block and "**1.00**" in block and "**2.00**" in block

@@ -51,6 +51,11 @@ def test_sweep_cli_config_file_and_errors(tmp_path: Path):
     assert bad.exit_code == 2 and "--lambdas expects comma-separated numbers" in bad.output
     bad = CliRunner().invoke(app, ["sweep", "--out", str(out), "--executor", "nope"])
     assert bad.exit_code == 2 and "unknown executor 'nope'" in bad.output
+    bad = CliRunner().invoke(
+        app, ["sweep", "--out", str(out), "--address", "auto", "--task-gpus", "1"]
+    )
+    assert bad.exit_code == 2
+    assert "--address, --task-gpus apply to --executor ray only (got 'local')" in bad.output
 
 
 def test_paper_grid_spec():
@@ -72,3 +77,5 @@ def test_paper_grid_spec():
 def test_reproduce_cli_rejects_bad_input(tmp_path: Path):
     bad = CliRunner().invoke(app, ["reproduce", "--seeds", "0", "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "seeds must be >= 1" in bad.output
+    bad = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path), "--task-cpus", "2"])
+    assert bad.exit_code == 2 and "--task-cpus apply to --executor ray only" in bad.output

@@ -94,3 +94,93 @@ def test_write_run_is_atomic_and_refuses_overwrite(tiny, tmp_path):
     with pytest.raises(ValueError, match="already exists"):
         write_run(tmp_path / "run", tiny, split, cfg, m, t)
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+# --- row-wise (sparse) Adam: the optimizer for large catalogues ---------------------------------
+
+
+def _full_batch_steps(optimizer: str, steps: int = 5) -> list[np.ndarray]:
+    """A few optimizer steps on a batch that touches every user, item and bias row."""
+    from privrec.models.mf import build_model
+    from privrec.training.trainer import _optimizer
+
+    cfg = TrainConfig(embedding_size=4, learning_rate=0.05, optimizer=optimizer)
+    model = build_model("bpr-mf", 5, 6, 4, 0.1, seed=3, sparse=optimizer == "sparse-adam")
+    opt = _optimizer(cfg, model, list(model.parameters()))
+    u = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    i = torch.tensor([0, 1, 2, 3, 4, 5, 0, 1])
+    j = torch.tensor([5, 4, 3, 2, 1, 3, 2, 4])  # no pair and its reverse: no ~0 gradients
+    for _ in range(steps):
+        pv = model.user_vectors(u)
+        s_pos, s_neg, reg = model.pair_terms(pv, i, j)
+        # Adam is invariant to the loss scale, except through eps; a large scale makes every
+        # gradient much larger than eps (SparseAdam places eps differently)
+        loss = 1e4 * (bpr_loss(s_pos, s_neg) + 0.01 * reg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return [p.detach().numpy().copy() for p in model.parameters()]
+
+
+def test_sparse_adam_equals_adam_when_every_row_is_in_every_batch():
+    """Row-wise Adam differs from Adam only on rows absent from a batch; with none absent,
+    the trajectories agree (up to float rounding)."""
+    dense, sparse = _full_batch_steps("adam"), _full_batch_steps("sparse-adam")
+    assert len(dense) == len(sparse) == 3
+    for d, s in zip(dense, sparse, strict=True):
+        np.testing.assert_allclose(s, d, rtol=1e-5, atol=1e-6)
+    start = _full_batch_steps("adam", steps=0)
+    assert not np.allclose(start[0], dense[0])  # the steps did move the weights
+
+
+def test_sparse_adam_updates_only_the_batch_rows():
+    from privrec.models.mf import build_model
+    from privrec.training.trainer import _optimizer
+
+    cfg = TrainConfig(embedding_size=4, optimizer="sparse-adam")
+    model = build_model("bpr-mf", 10, 8, 4, 0.1, seed=0, sparse=True)
+    before = model.user.weight.detach().clone()
+    opt = _optimizer(cfg, model, list(model.parameters()))
+    for _ in range(3):  # after the first step Adam's moments are non-zero everywhere it went
+        pv = model.user_vectors(torch.tensor([1, 3]))
+        s_pos, s_neg, _ = model.pair_terms(pv, torch.tensor([0, 1]), torch.tensor([2, 3]))
+        opt.zero_grad()
+        bpr_loss(s_pos, s_neg).backward()
+        opt.step()
+    changed = (model.user.weight.detach() != before).any(dim=1).nonzero().squeeze(1).tolist()
+    assert changed == [1, 3]
+
+
+def test_sparse_adam_trains_deterministically_and_clips(tiny):
+    split = leave_last_out(tiny.interactions)
+    cfg = TrainConfig(**{**FAST, "optimizer": "sparse-adam", "max_grad_norm": 5.0})
+    a, b = Trainer(cfg).fit(split), Trainer(cfg).fit(split)
+    assert np.array_equal(a.user_vectors(), b.user_vectors())
+    assert a.validation["hr@10"] > 0.15  # learns, like Adam (test_training_learns_and_reports)
+    assert a.model.user.sparse and a.history[-1]["rec_loss"] < a.history[0]["rec_loss"]
+
+
+def test_sparse_adam_clipping_bounds_the_global_norm():
+    from privrec.training.trainer import _clip_grad_norm
+
+    w = torch.nn.Parameter(torch.zeros(6, 2))
+    torch.nn.functional.embedding(torch.tensor([1, 1, 4]), w, sparse=True).sum().mul(10).backward()
+    d = torch.nn.Parameter(torch.zeros(3))
+    d.grad = torch.full((3,), 10.0)
+    _clip_grad_norm([w, d], 1.0)
+    total = torch.cat([w.grad.coalesce().values().flatten(), d.grad]).norm()
+    assert float(total) == pytest.approx(1.0, rel=1e-4)
+    # repeated rows are summed before the norm: row 1 carries 2 × 10 per coordinate
+    vals = w.grad.coalesce().values()
+    assert float(vals[0, 0]) == pytest.approx(2 * float(vals[1, 0]))
+
+
+def test_sparse_adam_needs_sparse_tables(tiny):
+    from privrec.models.mf import build_model
+
+    split = leave_last_out(tiny.interactions)
+    model = build_model("bpr-mf", split.train.n_users, split.train.n_items, 8, 0.1, seed=0)
+    with pytest.raises(ConfigError, match="sparse=True"):
+        Trainer(TrainConfig(**{**FAST, "optimizer": "sparse-adam"}), model=model).fit(split)
+    with pytest.raises(ConfigError, match="sparse-adam"):
+        TrainConfig(optimizer="lazy")

@@ -46,7 +46,10 @@ def train(
     learning_rate: float = typer.Option(0.005, "--learning-rate", "--lr", help="Step size."),
     reg: float = typer.Option(1e-3, help="L2 weight on the batch's vectors."),
     batch_size: int = typer.Option(4096, help="Training triples per step."),
-    optimizer: str = typer.Option("adam", help="adam or sgd."),
+    optimizer: str = typer.Option(
+        "adam",
+        help="adam, sgd, or sparse-adam (row-wise Adam: a step costs O(batch), for large data).",
+    ),
     patience: int = typer.Option(10, help="Early-stopping patience in evaluations (0 = off)."),
     max_grad_norm: float | None = typer.Option(None, help="Clip the gradient norm."),
     seed: int = typer.Option(0, help="Seed of initialisation, shuffling and sampling."),

@@ -11,6 +11,28 @@ from privrec.cli import common
 from privrec.cli.common import cli_errors, console, err_console
 from privrec.errors import ConfigError
 
+ADDRESS_OPTION = typer.Option(
+    None,
+    "--address",
+    help="ray: cluster to run on (ray://head:10001, host:6379 or auto; default $RAY_ADDRESS, "
+    "else a local Ray instance).",
+)
+TASK_CPUS_OPTION = typer.Option(
+    None, "--task-cpus", help="ray: CPUs each run reserves (and its thread budget)."
+)
+TASK_GPUS_OPTION = typer.Option(None, "--task-gpus", help="ray: GPUs each run reserves.")
+
+
+def executor_options(
+    executor: str, address: str | None, task_cpus: float | None, task_gpus: float | None
+) -> dict:
+    """The executor constructor options of the --address/--task-* flags (Ray only)."""
+    given = {"--address": address, "--task-cpus": task_cpus, "--task-gpus": task_gpus}
+    used = [flag for flag, v in given.items() if v is not None]
+    if used and executor != "ray":
+        raise ConfigError(f"{', '.join(used)} apply to --executor ray only (got {executor!r})")
+    return {"address": address, "num_cpus": task_cpus, "num_gpus": task_gpus}
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``sweep``, ``report`` and ``reproduce`` commands to ``app``."""
@@ -81,8 +103,11 @@ def sweep(
     executor: str = typer.Option(
         "local",
         "--executor",
-        help="local (processes), serial, or ray (pip install privrec[ray]; cluster address from $RAY_ADDRESS).",
+        help="local (processes), serial, or ray (pip install privrec[ray]).",
     ),
+    address: str | None = ADDRESS_OPTION,
+    task_cpus: float | None = TASK_CPUS_OPTION,
+    task_gpus: float | None = TASK_GPUS_OPTION,
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -145,7 +170,15 @@ def sweep(
         )
         n = len(spec.expand())
         err_console.print(f"sweep: {n} run(s) into {out}", highlight=False)
-        outcome = run_sweep(spec, out, executor=executor, workers=workers, progress=not quiet)
+        options = executor_options(executor, address, task_cpus, task_gpus)
+        outcome = run_sweep(
+            spec,
+            out,
+            executor=executor,
+            workers=workers,
+            progress=not quiet,
+            executor_options=options,
+        )
         counts = outcome.counts
         console.print(
             f"{len(outcome.results)} runs: {counts['ok']} ok, {counts['diverged']} diverged, "
@@ -202,9 +235,10 @@ def reproduce(
         "full suite everywhere, about +15 min on 2 cores).",
     ),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the 40-epoch cap."),
-    executor: str = typer.Option(
-        "local", "--executor", help="local, serial, or ray (cluster address from $RAY_ADDRESS)."
-    ),
+    executor: str = typer.Option("local", "--executor", help="local, serial, or ray."),
+    address: str | None = ADDRESS_OPTION,
+    task_cpus: float | None = TASK_CPUS_OPTION,
+    task_gpus: float | None = TASK_GPUS_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Reproduce the paper: sizes 10/20/50 × λ 0/0.01/0.1/1/10 × seeds, audit, report."""
@@ -224,6 +258,7 @@ def reproduce(
             executor=executor,
             epochs=epochs,
             progress=not quiet,
+            executor_options=executor_options(executor, address, task_cpus, task_gpus),
         )
         print_report(res.report, console)
         wall = time.perf_counter() - start

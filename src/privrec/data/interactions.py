@@ -61,7 +61,7 @@ class Interactions:
             ids = np.asarray(getattr(self, name))
             if ids.dtype == object:
                 ids = ids.astype(str)
-            if len(np.unique(ids)) != len(ids):
+            if _has_duplicates(ids):
                 raise DataError(f"Interactions: '{name}' contains duplicate identifiers")
             ids = ids.copy()
             ids.setflags(write=False)
@@ -72,13 +72,16 @@ class Interactions:
             if self.items.min() < 0 or self.items.max() >= self.n_items:
                 raise DataError("Interactions: an item index is outside 0..n_items-1")
             keys = self.users * self.n_items + self.items
-            if len(np.unique(keys)) != n:
+            sorted_keys = np.sort(keys)  # a sort, not np.unique (hash-based, slower here)
+            if (sorted_keys[1:] == sorted_keys[:-1]).any():
                 dup = _first_duplicate(keys)
                 u, i = divmod(int(keys[dup]), self.n_items)
                 raise DataError(
                     "Interactions: duplicate (user, item) pair "
                     f"({self.user_ids[u]}, {self.item_ids[i]}); each pair may appear once"
                 )
+            sorted_keys.setflags(write=False)
+            self.__dict__["sorted_keys"] = sorted_keys  # prime the cached property
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -176,6 +179,11 @@ class Interactions:
             "active_items": int((self.item_counts() > 0).sum()),
             "density": n / max(1, self.n_users * self.n_items),
         }
+
+
+def _has_duplicates(values: np.ndarray) -> bool:
+    s = np.sort(values)
+    return bool((s[1:] == s[:-1]).any())
 
 
 def _first_duplicate(keys: np.ndarray) -> int:

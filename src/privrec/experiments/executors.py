@@ -241,11 +241,13 @@ def register_executor(name: str, cls: type[Executor] | str) -> None:
     EXECUTORS[name] = cls
 
 
-def get_executor(name: str, workers: int | None = None) -> Executor:
-    """Instantiate the executor registered as ``name``.
+def get_executor(name: str, workers: int | None = None, **options: Any) -> Executor:
+    """Instantiate the executor registered as ``name``; ``options`` go to its constructor
+    (e.g. ``address``, ``num_cpus``, ``num_gpus`` for ``ray``).
 
     Raises:
-        ConfigError: unknown name, or a lazy entry whose module is not installed.
+        ConfigError: unknown name, a lazy entry whose module is not installed, or an option
+            that backend does not take.
     """
     entry = EXECUTORS.get(name)
     if entry is None:
@@ -259,4 +261,15 @@ def get_executor(name: str, workers: int | None = None) -> Executor:
                 f"executor {name!r} needs {exc.name}, which is not installed"
             ) from None
         EXECUTORS[name] = entry
-    return entry(workers)
+    options = {k: v for k, v in options.items() if v is not None}
+    if options:
+        import inspect
+
+        accepted = set(inspect.signature(entry.__init__).parameters) - {"self", "workers"}
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise ConfigError(
+                f"executor {name!r} does not take option(s) {', '.join(unknown)}"
+                + (f" (it takes: {', '.join(sorted(accepted))})" if accepted else "")
+            )
+    return entry(workers, **options)

@@ -20,8 +20,10 @@ is cheap in comparison when it is split by what each table needs:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from privrec.errors import ConfigError
 
@@ -108,14 +110,23 @@ def reproduce(
     executor: str = "local",
     epochs: int | None = None,
     progress: bool = True,
+    executor_options: Mapping[str, Any] | None = None,
 ) -> ReproduceOutcome:
-    """Run the paper's grid into ``out`` (resumable) and write the report there."""
+    """Run the paper's grid into ``out`` (resumable) and write the report there
+    (``executor_options``: see :func:`~privrec.experiments.sweep.run_sweep`)."""
     from privrec.experiments.report import write_report
     from privrec.experiments.sweep import run_sweep
 
     start = time.perf_counter()
     spec = paper_sweep(dataset, data_dir, seeds, attackers, grid_attackers, epochs=epochs)
-    sweep = run_sweep(spec, out, executor=executor, workers=workers, progress=progress)
+    sweep = run_sweep(
+        spec,
+        out,
+        executor=executor,
+        workers=workers,
+        progress=progress,
+        executor_options=executor_options,
+    )
     t0 = time.perf_counter()
     rep = write_report(out)
     report_seconds = time.perf_counter() - t0

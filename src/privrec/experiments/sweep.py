@@ -1029,8 +1029,12 @@ def run_sweep(
     executor: str = "local",
     workers: int | None = None,
     progress: bool = True,
+    executor_options: Mapping[str, Any] | None = None,
 ) -> SweepOutcome:
     """Run every grid point of ``spec`` into ``out_dir`` (resumably) and write the results.
+
+    ``executor_options`` go to the executor's constructor (``None`` values are dropped), e.g.
+    ``{"address": "ray://head:10001", "num_cpus": 2, "num_gpus": 0.5}`` for ``ray``.
 
     Layout: ``out_dir/sweep.json`` (the spec, the grid points and their run ids),
     ``out_dir/runs/<run_id>/`` (one complete directory per run), and ``results.csv``,
@@ -1046,7 +1050,7 @@ def run_sweep(
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
     points = spec.expand()
-    ex = get_executor(executor, workers)
+    ex = get_executor(executor, workers, **dict(executor_options or {}))
     runs_dir.mkdir(parents=True, exist_ok=True)
     with _sweep_lock(out_dir):
         clean_partials(out_dir)

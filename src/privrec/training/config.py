@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from privrec.errors import ConfigError
 
+#: Optimizer names accepted by :class:`TrainConfig`.
+OPTIMIZERS = ("adam", "sgd", "sparse-adam")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -27,7 +30,10 @@ class TrainConfig:
     batch_size: int = 4096
     """Training triples per optimizer step."""
     optimizer: str = "adam"
-    """``adam`` or ``sgd``."""
+    """``adam``, ``sgd`` or ``sparse-adam``. ``sparse-adam`` is row-wise ("lazy") Adam on the
+    embedding tables (``torch.optim.SparseAdam``: a step updates only the rows in the batch, and
+    only their moments) and Adam on every other parameter; its step costs O(batch) instead of
+    O(users + items), which is what large catalogues need (benchmarks/SCALING.md)."""
     init_std: float = 0.1
     """Standard deviation of the initial embeddings."""
     eval_every: int = 1
@@ -68,8 +74,11 @@ class TrainConfig:
             raise ConfigError(f"reg must be >= 0, got {self.reg}")
         if self.patience < 0:
             raise ConfigError(f"patience must be >= 0, got {self.patience}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, "
+                f"got {self.optimizer!r}"
+            )
         if self.loss not in ("bpr", "bce"):
             raise ConfigError(f"loss must be 'bpr' or 'bce', got {self.loss!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:

@@ -91,16 +91,19 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
         rng = np.random.default_rng(cfg.seed)
         model = self._model or build_model(
-            cfg.model, train.n_users, train.n_items, cfg.embedding_size, cfg.init_std, cfg.seed
+            cfg.model,
+            train.n_users,
+            train.n_items,
+            cfg.embedding_size,
+            cfg.init_std,
+            cfg.seed,
+            sparse=cfg.optimizer == "sparse-adam",
         )
         loss_fn = LOSSES[cfg.loss]
         params = list(model.parameters())
         for p in self.penalties:
             params += list(p.parameters())
-        if cfg.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=cfg.learning_rate)
-        else:
-            opt = torch.optim.SGD(params, lr=cfg.learning_rate)
+        opt = _optimizer(cfg, model, params)
 
         t_users = train.users
         t_items = train.items
@@ -141,8 +144,7 @@ class Trainer:
                 rec_val = float(rec.detach())
                 stats = {"rec_loss": rec_val}
                 if self.penalties:
-                    # sorted distinct users, like torch.unique(u) but O(batch + n_users), no sort
-                    uu = torch.bincount(u, minlength=train.n_users).nonzero().squeeze(1)
+                    uu = _distinct(u, train.n_users)
                     with torch.no_grad():
                         uvecs_now = model.user_vectors(uu)
                     for p in self.penalties:
@@ -163,7 +165,7 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    _clip_grad_norm(params, cfg.max_grad_norm)
                 opt.step()
                 stats["loss"] = loss_val
                 for key, v in stats.items():
@@ -239,6 +241,83 @@ class Trainer:
             validation=best[3],
             seconds=time.perf_counter() - start,
         )
+
+
+class _Optimizers:
+    """Several optimizers over disjoint parameter groups, stepped as one."""
+
+    def __init__(self, optimizers: Sequence[torch.optim.Optimizer]) -> None:
+        self.optimizers = tuple(optimizers)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+
+def _optimizer(cfg: TrainConfig, model: Recommender, params: list) -> _Optimizers:
+    """The optimizer(s) of ``cfg.optimizer`` over ``params``.
+
+    ``sparse-adam``: ``torch.optim.SparseAdam`` on the embedding tables that produce sparse
+    gradients (``nn.Embedding(sparse=True)``) and ``torch.optim.Adam`` on every other parameter.
+    """
+    lr = cfg.learning_rate
+    if cfg.optimizer == "sgd":
+        return _Optimizers([torch.optim.SGD(params, lr=lr)])
+    if cfg.optimizer == "adam":
+        return _Optimizers([torch.optim.Adam(params, lr=lr)])
+    sparse_ids = {
+        id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse
+    }
+    if not sparse_ids:
+        raise ConfigError(
+            "optimizer 'sparse-adam' needs a model whose embedding tables have sparse=True "
+            "(build it with build_model(..., sparse=True))"
+        )
+    sparse = [p for p in params if id(p) in sparse_ids]
+    dense = [p for p in params if id(p) not in sparse_ids]
+    opts: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(sparse, lr=lr)]
+    if dense:
+        opts.append(torch.optim.Adam(dense, lr=lr))
+    return _Optimizers(opts)
+
+
+def _distinct(users: torch.Tensor, n_users: int) -> torch.Tensor:
+    """Sorted distinct entries of ``users`` (``torch.unique``): a bincount when the table is
+    small next to the batch (O(batch + n_users), no sort), a sort otherwise (O(batch log
+    batch), independent of the number of users)."""
+    if n_users <= 8 * len(users):
+        return torch.bincount(users, minlength=n_users).nonzero().squeeze(1)
+    return torch.unique(users, sorted=True)
+
+
+@torch.no_grad()
+def _clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> None:
+    """Scale all gradients so that their global L2 norm is at most ``max_norm``; like
+    ``torch.nn.utils.clip_grad_norm_`` but also for sparse gradients (coalesced first, so that
+    repeated rows are summed before the norm is taken)."""
+    if not any(p.grad is not None and p.grad.is_sparse for p in params):
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    grads = []
+    for p in params:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            grads.append(p.grad._values())
+        else:
+            grads.append(p.grad)
+    if not grads:
+        return
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = max_norm / (float(total) + 1e-6)
+    if scale < 1.0:
+        for g in grads:
+            g.mul_(scale)
 
 
 def _snapshot(model: Recommender, penalties: Sequence[UserPenalty]) -> list[dict]:
