@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -88,3 +90,42 @@ def test_absurd_lambda_is_reported_as_diverged(tiny):
     metrics, trained = train_and_evaluate(tiny, split, cfg, heads)
     assert metrics["status"] == "diverged" and trained is None
     assert metrics["reason"] in ("nan_loss", "exploding_norm", "collapse", "no_learning")
+
+
+def test_reinitialised_heads_start_with_fresh_optimizer_state(tiny):
+    """Re-drawn heads must not inherit the Adam moments of the heads they replace (neither in
+    the trainer's optimizer nor in the heads' own one for the extra steps)."""
+    from privrec.models.mf import build_model
+    from privrec.training.trainer import _optimizer
+
+    spec = AdversarySpec(weights={"attr": 1.0}, reinit_every=2, steps=2, seed=0)
+    pen = build_adversaries(tiny.attributes, spec, dim=8)[0]
+    model = build_model("bpr-mf", 10, 10, 8, 0.1, seed=0)
+    opt = _optimizer(TrainConfig(), model, [*model.parameters(), *pen.parameters()])
+    trainer_state = opt.optimizers[0].state
+    users = torch.arange(60)
+    vecs = torch.randn(60, 8, generator=torch.Generator().manual_seed(0))
+    pen.before_step(vecs, users, 0.0)  # step 1: no re-initialisation
+    assert pen.take_reset_parameters() == []
+    loss, _ = pen(vecs.clone().requires_grad_(), users, 0.0)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    heads = list(pen.heads.parameters())
+    assert all(p in trainer_state for p in heads) and all(p in pen._head_opt.state for p in heads)
+    before = [p.detach().clone() for p in heads]
+    pen.before_step(vecs, users, 0.0)  # step 2: heads re-drawn (then one extra head step)
+    reset = pen.take_reset_parameters()
+    assert {id(p) for p in reset} == {id(p) for p in heads}
+    assert all(not torch.equal(a, p) for a, p in zip(before, heads, strict=True))
+    # the extra head step after the re-draw started from fresh moments: step count 1
+    assert all(int(pen._head_opt.state[p]["step"]) == 1 for p in heads)
+    opt.forget(reset)
+    assert not any(p in trainer_state for p in heads)
+    assert pen.take_reset_parameters() == []
+    # and through the trainer: re-drawing every 3 steps trains without error
+    split = leave_last_out(tiny.interactions)
+    pens = build_adversaries(tiny.attributes, dataclasses.replace(spec, reinit_every=3), dim=8)
+    cfg = TrainConfig(embedding_size=8, epochs=2, batch_size=512, patience=0)
+    trained = Trainer(cfg, penalties=pens).fit(split)
+    assert trained.epochs_run == 2 and "adv_attr_loss" in trained.history[-1]

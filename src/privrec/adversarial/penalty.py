@@ -105,6 +105,11 @@ class AdversarialPenalty(UserPenalty):
             torch.optim.Adam(self.heads.parameters(), lr=spec.head_lr) if spec.steps > 1 else None
         )
         self._steps = 0
+        self._reset: list[torch.Tensor] = []
+
+    def take_reset_parameters(self) -> list[torch.Tensor]:
+        out, self._reset = self._reset, []
+        return out
 
     def epoch_end(self, model, epoch: int) -> dict[str, float]:
         if not self.spec.probe or self.kind != "categorical":
@@ -147,6 +152,10 @@ class AdversarialPenalty(UserPenalty):
         if self.spec.reinit_every and self._steps % self.spec.reinit_every == 0:
             for head in self.heads:
                 reset_head(head, self._gen)
+            self._reset = list(self.heads.parameters())
+            if self._head_opt is not None:  # fresh heads start with fresh Adam moments
+                for param in self._reset:
+                    self._head_opt.state.pop(param, None)
         if self._head_opt is None:
             return
         for _ in range(self.spec.steps - 1):

@@ -32,6 +32,12 @@ class UserPenalty(nn.Module):
     def before_step(self, user_vecs: torch.Tensor, users: torch.Tensor, progress: float) -> None:
         """Optional extra updates of the penalty's own parameters on detached vectors."""
 
+    def take_reset_parameters(self) -> list[torch.Tensor]:
+        """Parameters re-initialised since the last call (e.g. adversarial heads re-drawn every
+        N steps). The trainer drops its optimizer state for them (Adam's moments of the old
+        weights would otherwise steer the new ones). Default: none."""
+        return []
+
     def epoch_end(self, model, epoch: int) -> dict[str, float]:
         """Optional per-epoch numbers (e.g. a probe's leakage), merged into the epoch record."""
         return {}

@@ -149,6 +149,7 @@ class Trainer:
                         uvecs_now = model.user_vectors(uu)
                     for p in self.penalties:
                         p.before_step(uvecs_now, uu, progress)
+                        opt.forget(p.take_reset_parameters())
                     uvecs = model.user_vectors(uu)
                     for p in self.penalties:
                         p_loss, p_stats = p(uvecs, uu, progress)
@@ -256,6 +257,13 @@ class _Optimizers:
     def step(self) -> None:
         for o in self.optimizers:
             o.step()
+
+    def forget(self, params: Sequence[torch.Tensor]) -> None:
+        """Drop the state (e.g. Adam's moments and step count) of ``params``: their next step
+        starts as if they were new."""
+        for o in self.optimizers:
+            for p in params:
+                o.state.pop(p, None)
 
 
 def _optimizer(cfg: TrainConfig, model: Recommender, params: list) -> _Optimizers:
