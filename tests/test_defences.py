@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -341,6 +344,19 @@ def test_objectives():
     spec = DependenceSpec(hsic={"gender": 1.0}, tolerance=50.0)
     (pen,) = build_dependence_penalties(attrs, spec, 6)
     assert float(pen(noise, users, 0.0)[0]) == 0.0
+    # a ramp scales the loss by 2 / (1 + exp(−γ p)) − 1: nothing at the start, ~all at the end
+    spec = DependenceSpec(hsic={"gender": 2.0}, objective="raw", schedule="ramp", gamma=10.0)
+    (pen,) = build_dependence_penalties(attrs, spec, 6)
+    full = float(pen(vecs, users, 1.0)[0])
+    (ref,) = build_dependence_penalties(attrs, dataclasses.replace(spec, schedule="constant"), 6)
+    assert full == pytest.approx(float(ref(vecs, users, 1.0)[0]) * (2 / (1 + math.exp(-10)) - 1))
+    (pen,) = build_dependence_penalties(attrs, spec, 6)
+    loss, stats = pen(vecs, users, 0.0)
+    assert float(loss) == 0.0 and stats[f"{pen.name}_weight"] == 0.0
+    (pen,) = build_dependence_penalties(attrs, spec, 6)
+    assert pen(vecs, users, 0.1)[1][f"{pen.name}_weight"] == pytest.approx(
+        2.0 * (2 / (1 + math.exp(-1.0)) - 1)
+    )
 
 
 # --------------------------------------------------------------------------- specs
@@ -369,6 +385,8 @@ def test_spec_validation_and_to_dict():
         dict(n_features=0),
         dict(tolerance=-1.0),
         dict(n_permutations=1),
+        dict(schedule="cosine"),
+        dict(gamma=0.0),
     ]
     for kwargs in bad:
         with pytest.raises(ConfigError):

@@ -22,6 +22,7 @@ from privrec.errors import ConfigError
 from privrec.models.grl import grad_reverse
 from privrec.models.heads import make_head, reset_head
 from privrec.training.penalty import UserPenalty
+from privrec.training.schedule import schedule_factor
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,7 @@ class AdversarialPenalty(UserPenalty):
         }
 
     def current_weight(self, progress: float) -> float:
-        if self.spec.schedule == "ramp":
-            return self.weight * (2.0 / (1.0 + math.exp(-self.spec.gamma * progress)) - 1.0)
-        return self.weight
+        return self.weight * schedule_factor(self.spec.schedule, progress, self.spec.gamma)
 
     def _loss(self, vecs: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, float]:
         mask = self.known[users]

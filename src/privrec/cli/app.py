@@ -68,6 +68,12 @@ def train(
     hsic: list[str] | None = typer.Option(
         None, "--hsic", help="ATTRIBUTE=w: HSIC dependence penalty (repeatable)."
     ),
+    dep_sample: int = typer.Option(
+        512, "--dep-sample", help="MMD/HSIC: batch users (at most) in each estimate."
+    ),
+    dep_schedule: str = typer.Option(
+        "constant", "--dep-schedule", help="MMD/HSIC weight schedule: constant or ramp."
+    ),
     adv_probe: bool = typer.Option(
         False, help="Fit a fresh logistic probe of leakage after each epoch (recorded)."
     ),
@@ -116,7 +122,11 @@ def train(
             seed=seed,
         )
         dep = DependenceSpec(
-            mmd=parse_weights(mmd or []), hsic=parse_weights(hsic or []), seed=seed
+            mmd=parse_weights(mmd or []),
+            hsic=parse_weights(hsic or []),
+            sample_size=dep_sample,
+            schedule=dep_schedule,
+            seed=seed,
         )
         if out is not None and out.exists() and not overwrite:
             raise common.ConfigError(f"{out} already exists (use --overwrite to replace it)")

@@ -65,6 +65,7 @@ import torch
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.errors import ConfigError
 from privrec.training.penalty import UserPenalty
+from privrec.training.schedule import SCHEDULES, schedule_factor
 
 DEFAULT_BANDWIDTHS: tuple[float, ...] = (0.5, 1.0, 2.0)
 """Bandwidth multipliers used when :attr:`DependenceSpec.bandwidths` is empty."""
@@ -110,6 +111,12 @@ class DependenceSpec:
     biased upwards by O(1/n) unless centred)."""
     normalize_hsic: bool = True
     """HSIC: the normalised HSIC (CKA form) instead of the raw estimate."""
+    schedule: str = "constant"
+    """``constant`` weight, or ``ramp``: weight · (2 / (1 + exp(−γ p)) − 1) with p the training
+    progress (the recommender learns tastes first; see :func:`~privrec.training.schedule.
+    schedule_factor`)."""
+    gamma: float = 10.0
+    """Steepness of the ramp."""
     seed: int = 0
     """Seed of the subsampling, permutation and Fourier-feature generators."""
 
@@ -143,6 +150,12 @@ class DependenceSpec:
             raise ConfigError(
                 f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
             )
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
+        if not math.isfinite(self.gamma) or self.gamma <= 0:
+            raise ConfigError(f"gamma must be finite and > 0, got {self.gamma}")
         if self.kernel not in KERNELS:
             raise ConfigError(f"kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}")
         if isinstance(self.n_features, bool) or self.n_features < 1:
@@ -517,8 +530,11 @@ class _DependencePenalty(UserPenalty):
         values = self.statistic(k, labels)  # (B,)
         stats = {self.name: self.report(k, labels, values)}
         objective, tol = self.spec.objective, self.spec.tolerance
+        weight = self.weight * schedule_factor(self.spec.schedule, progress, self.spec.gamma)
+        if self.spec.schedule != "constant":
+            stats[f"{self.name}_weight"] = weight
         if objective == "raw":
-            return self.weight * values.sum(), stats
+            return weight * values.sum(), stats
         if objective == "z2" or tol > 0:
             sd = self.null_sd(k, labels)
             z = values / sd
@@ -528,7 +544,7 @@ class _DependencePenalty(UserPenalty):
         else:
             excess = values.abs() - tol * sd if tol > 0 else values.abs()
             loss = excess.clamp_min(0.0).sum()
-        return self.weight * loss, stats
+        return weight * loss, stats
 
 
 class MMDPenalty(_DependencePenalty):
