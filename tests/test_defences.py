@@ -359,6 +359,27 @@ def test_objectives():
     )
 
 
+def test_standardize_scaling_ignores_per_dimension_scale():
+    """``scaling="standardize"`` sees what a standardising attacker sees: stretching one
+    dimension changes nothing, whereas the global ``spread`` scaling keeps the geometry."""
+    n = 300
+    attrs = _attrs(n)
+    y = torch.from_numpy(attrs["gender"].values.clip(min=0))
+    vecs = _radius_vectors(n, 6, y, seed=21)
+    stretched = vecs * torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 25.0])
+    users = torch.arange(n)
+    values = {}
+    for scaling in ("standardize", "spread"):
+        for name, v in (("plain", vecs), ("stretched", stretched)):
+            spec = DependenceSpec(mmd={"gender": 1.0}, objective="raw", scaling=scaling)
+            (pen,) = build_dependence_penalties(attrs, spec, 6)
+            values[scaling, name] = pen(v, users, 0.0)[1][pen.name]
+    assert values["standardize", "plain"] == pytest.approx(
+        values["standardize", "stretched"], rel=1e-4
+    )
+    assert values["spread", "plain"] != pytest.approx(values["spread", "stretched"], rel=0.05)
+
+
 # --------------------------------------------------------------------------- specs
 
 
@@ -386,6 +407,7 @@ def test_spec_validation_and_to_dict():
         dict(tolerance=-1.0),
         dict(n_permutations=1),
         dict(schedule="cosine"),
+        dict(scaling="whiten"),
         dict(gamma=0.0),
     ]
     for kwargs in bad:

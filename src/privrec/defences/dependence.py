@@ -73,6 +73,8 @@ OBJECTIVES = ("z2", "abs", "raw")
 """Allowed values of :attr:`DependenceSpec.objective`."""
 KERNELS = ("rff", "rbf")
 """Allowed values of :attr:`DependenceSpec.kernel`."""
+SCALINGS = ("spread", "standardize")
+"""Allowed values of :attr:`DependenceSpec.scaling`."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,12 @@ class DependenceSpec:
     biased upwards by O(1/n) unless centred)."""
     normalize_hsic: bool = True
     """HSIC: the normalised HSIC (CKA form) instead of the raw estimate."""
+    scaling: str = "spread"
+    """How the vectors are scaled before the kernel (with gradient, so the penalty is
+    scale-free): ``spread`` divides them by their root-mean-square spread (one factor, the
+    geometry kept); ``standardize`` centres each dimension and divides it by its standard
+    deviation, as the audit's attackers do (``StandardScaler``), so dependence hidden in a
+    low-variance dimension weighs as much as in a high-variance one."""
     schedule: str = "constant"
     """``constant`` weight, or ``ramp``: weight · (2 / (1 + exp(−γ p)) − 1) with p the training
     progress (the recommender learns tastes first; see :func:`~privrec.training.schedule.
@@ -150,6 +158,8 @@ class DependenceSpec:
             raise ConfigError(
                 f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
             )
+        if self.scaling not in SCALINGS:
+            raise ConfigError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
@@ -479,7 +489,10 @@ class _DependencePenalty(UserPenalty):
         # Scale-free in value *and* gradient: the median heuristic alone is computed on
         # detached vectors, so its gradient would reward shrinking every vector (a flatter
         # kernel at a fixed bandwidth), which hands the ranking to the item biases.
-        vecs = vecs / _spread(vecs)
+        if self.spec.scaling == "standardize":
+            vecs = (vecs - vecs.mean(0, keepdim=True)) / vecs.std(0, keepdim=True).clamp_min(1e-12)
+        else:
+            vecs = vecs / _spread(vecs)
         if self.spec.kernel == "rbf":
             return rbf_kernels(vecs, self.spec.multipliers)
         if self._rff is None or self._rff[0].shape[1] != vecs.shape[1]:

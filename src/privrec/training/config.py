@@ -31,9 +31,10 @@ class TrainConfig:
     """Training triples per optimizer step."""
     optimizer: str = "adam"
     """``adam``, ``sgd`` or ``sparse-adam``. ``sparse-adam`` is row-wise ("lazy") Adam on the
-    embedding tables (``torch.optim.SparseAdam``: a step updates only the rows in the batch, and
-    only their moments) and Adam on every other parameter; its step costs O(batch) instead of
-    O(users + items), which is what large catalogues need (benchmarks/SCALING.md)."""
+    embedding tables (:class:`~privrec.training.optim.RowAdam`: a step updates only the rows in
+    the batch, and only their moments) and Adam on every other parameter; its step costs
+    O(batch) instead of O(users + items), which is what large catalogues need
+    (benchmarks/SCALING.md)."""
     init_std: float = 0.1
     """Standard deviation of the initial embeddings."""
     eval_every: int = 1

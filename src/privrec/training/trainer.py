@@ -19,6 +19,7 @@ from privrec.models.base import Recommender
 from privrec.models.losses import LOSSES
 from privrec.models.mf import build_model
 from privrec.training.config import TrainConfig
+from privrec.training.optim import RowAdam
 from privrec.training.penalty import UserPenalty
 
 EpochCallback = Callable[[dict], None]
@@ -269,8 +270,9 @@ class _Optimizers:
 def _optimizer(cfg: TrainConfig, model: Recommender, params: list) -> _Optimizers:
     """The optimizer(s) of ``cfg.optimizer`` over ``params``.
 
-    ``sparse-adam``: ``torch.optim.SparseAdam`` on the embedding tables that produce sparse
-    gradients (``nn.Embedding(sparse=True)``) and ``torch.optim.Adam`` on every other parameter.
+    ``sparse-adam``: row-wise Adam (:class:`~privrec.training.optim.RowAdam`) on the embedding
+    tables that produce sparse gradients (``nn.Embedding(sparse=True)``) and ``torch.optim.Adam``
+    on every other parameter.
     """
     lr = cfg.learning_rate
     if cfg.optimizer == "sgd":
@@ -287,7 +289,7 @@ def _optimizer(cfg: TrainConfig, model: Recommender, params: list) -> _Optimizer
         )
     sparse = [p for p in params if id(p) in sparse_ids]
     dense = [p for p in params if id(p) not in sparse_ids]
-    opts: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(sparse, lr=lr)]
+    opts: list[torch.optim.Optimizer] = [RowAdam(sparse, lr=lr)]
     if dense:
         opts.append(torch.optim.Adam(dense, lr=lr))
     return _Optimizers(opts)
