@@ -158,6 +158,14 @@ def test_sparse_adam_trains_deterministically_and_clips(tiny):
     assert np.array_equal(a.user_vectors(), b.user_vectors())
     assert a.validation["hr@10"] > 0.15  # learns, like Adam (test_training_learns_and_reports)
     assert a.model.user.sparse and a.history[-1]["rec_loss"] < a.history[0]["rec_loss"]
+    # penalties add their own (sparse) gradient to the user table and dense ones to the heads
+    from privrec.adversarial import AdversarySpec, build_adversaries
+
+    heads = build_adversaries(tiny.attributes, AdversarySpec(weights={"attr": 0.1}), 8)
+    before = [p.detach().clone() for p in heads[0].parameters()]
+    c = Trainer(cfg, penalties=heads).fit(split)
+    assert "adv_attr_loss" in c.history[-1] and c.validation["hr@10"] > 0.15
+    assert any(not torch.equal(b, p) for b, p in zip(before, heads[0].parameters(), strict=True))
 
 
 def test_sparse_adam_clipping_bounds_the_global_norm():
