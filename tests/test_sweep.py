@@ -41,6 +41,24 @@ def test_run_id_is_stable_readable_and_location_free():
     )
 
 
+def test_options_added_later_keep_older_run_ids():
+    """Options added after 0.1 do not enter the run id at their default, so sweep directories
+    made before they existed still resume; set, they do."""
+    spec = tiny_run(dependence={"mmd": {"attr": 0.1}})
+    dep = spec.identity()["dependence"]
+    assert not {"schedule", "gamma", "scaling"} & set(dep) and dep["mmd"] == {"attr": 0.1}
+    assert spec.to_dict()["dependence"]["schedule"] == "constant"  # still recorded in full
+    ramp = tiny_run(dependence={"mmd": {"attr": 0.1}, "schedule": "ramp"})
+    assert ramp.identity()["dependence"]["schedule"] == "ramp" and ramp.run_id != spec.run_id
+    # pinned: these ids were computed before `schedule`, `gamma` and `scaling` existed
+    grid = load_sweep_toml(Path(__file__).parents[1] / "benchmarks/defences/mmd-2048.toml")
+    assert [r.run_id for r in grid.runs] == [
+        "e10-mmd0.0001-s0-e95b79cd",
+        "e10-mmd0.0003-s0-3abc09ad",
+        "e10-mmd0.001-s0-d339882f",
+    ]
+
+
 def test_grid_expansion_shared_and_per_attribute_lambda():
     base = RunSpec.from_dict({"dataset": "ml-1m", "train": {"epochs": 2}})
     spec = SweepSpec(base=base, grid={"embedding_size": [10, 20], "lambda": [0, 0.1], "seed": [0]})

@@ -105,6 +105,12 @@ GRID_ALIASES: dict[str, str] = {
     "attackers": "attackers",
     "folds": "folds",
 }
+#: Options added after privrec 0.1, with the default that reproduces 0.1's behaviour: omitted
+#: from :meth:`RunSpec.identity` at that default (run ids of older sweeps stay valid).
+_LATER_OPTIONS: dict[str, dict[str, Any]] = {
+    "dependence": {"schedule": "constant", "gamma": 10.0, "scaling": "spread"},
+}
+
 _SHARED = {"lambda": "adversary.weights", "mmd": "dependence.mmd", "hsic": "dependence.hsic"}
 
 
@@ -363,10 +369,18 @@ class RunSpec:
     # -- identity ------------------------------------------------------------------------------
 
     def identity(self) -> dict:
-        """The canonical content hashed into :attr:`run_id` (no file locations or thread counts)."""
+        """The canonical content hashed into :attr:`run_id` (no file locations or thread counts;
+        options added after 0.1 are left out while they hold their default, so a sweep made
+        before they existed keeps its run ids and resumes)."""
         d = self.to_dict()
         d.pop("data_dir", None)
         d["train"].pop("num_threads", None)
+        for section, defaults in _LATER_OPTIONS.items():
+            sub = d.get(section)
+            if isinstance(sub, dict):
+                for key, default in defaults.items():
+                    if key in sub and sub[key] == default:
+                        del sub[key]
         return d
 
     @property
