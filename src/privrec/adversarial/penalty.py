@@ -24,6 +24,9 @@ from privrec.models.heads import make_head, reset_head
 from privrec.training.penalty import UserPenalty
 from privrec.training.schedule import schedule_factor
 
+ADVERSARY_OBJECTIVES = ("reverse", "confusion")
+"""Allowed values of :attr:`AdversarySpec.objective`."""
+
 
 @dataclass(frozen=True)
 class AdversarySpec:
@@ -41,6 +44,13 @@ class AdversarySpec:
     """``constant`` λ, or ``ramp``: λ · (2 / (1 + exp(−γ p)) − 1) with p the training progress."""
     gamma: float = 10.0
     """Steepness of the ramp."""
+    objective: str = "reverse"
+    """What the user vectors are trained against. ``reverse`` (the paper): the heads' own
+    cross-entropy through gradient reversal, i.e. the vectors *maximise* the heads' loss — an
+    unbounded objective that, at large λ, can be met by encoding the attribute inverted.
+    ``confusion``: the heads learn on detached vectors, and the vectors minimise λ · KL(prior ‖
+    head prediction) through the current heads (for a continuous attribute, the squared
+    prediction, i.e. "predict the mean") — bounded below by "the heads see only the prior"."""
     steps: int = 1
     """Head updates per recommender update (``steps − 1`` extra head-only updates)."""
     head_lr: float = 0.01
@@ -60,6 +70,11 @@ class AdversarySpec:
         if self.schedule not in ("constant", "ramp"):
             raise ConfigError(
                 f"adversary schedule must be 'constant' or 'ramp', got {self.schedule!r}"
+            )
+        if self.objective not in ADVERSARY_OBJECTIVES:
+            raise ConfigError(
+                f"adversary objective must be one of {', '.join(ADVERSARY_OBJECTIVES)}, "
+                f"got {self.objective!r}"
             )
         if self.n_heads < 1 or self.steps < 1 or self.reinit_every < 0:
             raise ConfigError("n_heads and steps must be >= 1 and reinit_every >= 0")
@@ -98,6 +113,12 @@ class AdversarialPenalty(UserPenalty):
             target = torch.from_numpy(((vals - mu) / sd).astype(np.float32))
         self.register_buffer("target", target, persistent=False)
         self.register_buffer("known", torch.from_numpy(known), persistent=False)
+        if attribute.kind == "categorical":  # class shares among the users with a label
+            counts = np.bincount(attribute.values[known], minlength=out).astype(np.float32)
+            prior = torch.from_numpy(counts / counts.sum())
+        else:
+            prior = torch.zeros(1)
+        self.register_buffer("prior", prior, persistent=False)
         hidden = spec.hidden if spec.head == "mlp" else ()
         self.heads = nn.ModuleList(
             make_head(dim, out, hidden, self._gen) for _ in range(spec.n_heads)
@@ -163,13 +184,40 @@ class AdversarialPenalty(UserPenalty):
             loss.backward()
             self._head_opt.step()
 
+    def _confusion(self, vecs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        """How far the current heads' predictions on ``vecs`` are from knowing nothing:
+        KL(prior ‖ prediction) (categorical) or the mean squared prediction of the standardised
+        value (continuous); the heads' weights are held fixed (no gradient to them)."""
+        mask = self.known[users]
+        if not bool(mask.any()):
+            return vecs.sum() * 0.0
+        v = vecs[mask]
+        terms = []
+        for head in self.heads:
+            frozen = {k: p.detach() for k, p in head.named_parameters()}
+            out = torch.func.functional_call(head, frozen, (v,))
+            if self.kind == "categorical":
+                kl = (self.prior * (self.prior.clamp_min(1e-12).log() - out.log_softmax(1))).sum(1)
+                terms.append(kl.mean())
+            else:
+                terms.append(out.squeeze(-1).pow(2).mean())
+        return torch.stack(terms).mean()
+
     def forward(self, user_vecs, users, progress):
         lam = self.current_weight(progress)
-        loss, acc = self._loss(grad_reverse(user_vecs, lam), users)
+        if self.spec.objective == "confusion":
+            loss, acc = self._loss(user_vecs.detach(), users)  # the heads learn to read
+            confusion = self._confusion(user_vecs, users)  # the vectors learn to hide
+            total = loss + lam * confusion
+        else:
+            loss, acc = self._loss(grad_reverse(user_vecs, lam), users)
+            total = loss
         stats = {f"adv_{self.name}_loss": float(loss.detach()), f"adv_{self.name}_lambda": lam}
+        if self.spec.objective == "confusion":
+            stats[f"adv_{self.name}_confusion"] = float(confusion.detach())
         if self.kind == "categorical":
             stats[f"adv_{self.name}_acc"] = acc
-        return loss, stats
+        return total, stats
 
 
 def build_adversaries(

@@ -61,6 +61,11 @@ def train(
     adv_heads: int = typer.Option(1, help="Parallel adversarial heads per attribute."),
     adv_schedule: str = typer.Option("constant", help="λ schedule: constant or ramp."),
     adv_steps: int = typer.Option(1, help="Head updates per recommender update."),
+    adv_objective: str = typer.Option(
+        "reverse",
+        help="reverse (gradient reversal, the paper) or confusion (push the heads' predictions "
+        "to the prior; does not invert the attribute at large λ).",
+    ),
     adv_reinit: int = typer.Option(0, help="Re-initialise the heads every N steps (0 = never)."),
     mmd: list[str] | None = typer.Option(
         None, "--mmd", help="ATTRIBUTE=w: MMD dependence penalty between groups (repeatable)."
@@ -118,6 +123,7 @@ def train(
             schedule=adv_schedule,
             steps=adv_steps,
             reinit_every=adv_reinit,
+            objective=adv_objective,
             probe=adv_probe,
             seed=seed,
         )

@@ -108,6 +108,7 @@ GRID_ALIASES: dict[str, str] = {
 #: Options added after privrec 0.1, with the default that reproduces 0.1's behaviour: omitted
 #: from :meth:`RunSpec.identity` at that default (run ids of older sweeps stay valid).
 _LATER_OPTIONS: dict[str, dict[str, Any]] = {
+    "adversary": {"objective": "reverse"},
     "dependence": {"schedule": "constant", "gamma": 10.0, "scaling": "spread"},
 }
 
