@@ -3,7 +3,9 @@
 For attribute ``a`` with weight ``λ_a`` the penalty adds ``L_a(h_a(GRL_λ(p_u)))`` to the loss;
 one optimizer step then moves the head to read ``a`` better and the user vectors to make it fail
 (DESIGN.md §2). ``λ = 0`` leaves the recommender exactly as without heads; ``λ < 0`` is the
-multi-task setting (the vectors learn to predict ``a`` too).
+multi-task setting (the vectors learn to predict ``a`` too). ``AdversarySpec.objective =
+"confusion"`` replaces the reversed loss by a bounded one: the heads learn on detached vectors and
+the vectors minimise ``λ · KL(prior ‖ h_a(p_u))`` through the current heads.
 """
 
 from __future__ import annotations
