@@ -159,10 +159,12 @@ class DependenceSpec:
                 f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
             )
         if self.scaling not in SCALINGS:
-            raise ConfigError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
+            raise ConfigError(
+                f"dependence scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}"
+            )
         if self.schedule not in SCHEDULES:
             raise ConfigError(
-                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+                f"dependence schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
             )
         if not math.isfinite(self.gamma) or self.gamma <= 0:
             raise ConfigError(f"gamma must be finite and > 0, got {self.gamma}")
