@@ -105,16 +105,39 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides) -> Datase
         items_out.append(order[keep])
     users = np.concatenate(users_out)
     items = np.concatenate(items_out)
-    # Interactions of a user are in random order with strictly increasing timestamps.
+    return assemble_synthetic(
+        "synthetic", users, items, n_u, n_i, attr, len(probs), noise_attr, rng, f"synthetic {cfg}"
+    )
+
+
+def assemble_synthetic(
+    name: str,
+    users: np.ndarray,
+    items: np.ndarray,
+    n_users: int,
+    n_items: int,
+    attr: np.ndarray,
+    n_classes: int,
+    noise_attr: np.ndarray,
+    rng: np.random.Generator,
+    note: str,
+) -> Dataset:
+    """The :class:`Dataset` of generated (user, item) pairs, shared by the synthetic generators:
+    each user's interactions in random order with strictly increasing timestamps, ids
+    ``1..n``, the planted attribute ``attr`` (classes ``c0…``) and the independent ``noise``."""
     perm = rng.permutation(len(users))
-    users, items = users[perm], items[perm]
-    srt = np.argsort(users, kind="stable")
-    users, items = users[srt], items[srt]
+    order = perm[np.argsort(users[perm], kind="stable")]
+    users, items = users[order], items[order]
     ts = np.arange(len(users), dtype=np.int64) * 60 + 1_000_000_000
     inter = Interactions(
-        users, items, ts, np.arange(len(users)), np.arange(1, n_u + 1), np.arange(1, n_i + 1)
+        users,
+        items,
+        ts,
+        np.arange(len(users)),
+        np.arange(1, n_users + 1),
+        np.arange(1, n_items + 1),
     )
-    classes = tuple(f"c{k}" for k in range(len(probs)))
+    classes = tuple(f"c{k}" for k in range(n_classes))
     attrs = UserAttributes(
         inter.user_ids,
         {
@@ -122,4 +145,4 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides) -> Datase
             "noise": Attribute("noise", "categorical", noise_attr, ("n0", "n1", "n2")),
         },
     )
-    return Dataset("synthetic", inter, attrs, notes=(f"synthetic {cfg}",))
+    return Dataset(name, inter, attrs, notes=(note,))

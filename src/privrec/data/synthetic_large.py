@@ -32,9 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from privrec.data.attributes import Attribute, UserAttributes
 from privrec.data.dataset import Dataset
-from privrec.data.interactions import Interactions
+from privrec.data.synthetic import assemble_synthetic
 from privrec.errors import ConfigError
 
 
@@ -174,24 +173,19 @@ def make_synthetic_large(
     items = keys % n_i
     del keys
 
-    # 5. random order within each user, increasing timestamps
-    perm = rng.permutation(len(users))
-    srt = np.argsort(users[perm], kind="stable")
-    order = perm[srt]
-    users, items = users[order], items[order]
-    ts = np.arange(len(users), dtype=np.int64) * 60 + 1_000_000_000
-    inter = Interactions(
-        users, items, ts, np.arange(len(users)), np.arange(1, n_u + 1), np.arange(1, n_i + 1)
+    # 5. random order within each user, increasing timestamps; ids, attributes
+    return assemble_synthetic(
+        "synthetic-large",
+        users,
+        items,
+        n_u,
+        n_i,
+        attr,
+        len(probs),
+        noise_attr,
+        rng,
+        f"synthetic-large {cfg}",
     )
-    classes = tuple(f"c{j}" for j in range(len(probs)))
-    attrs = UserAttributes(
-        inter.user_ids,
-        {
-            "attr": Attribute("attr", "categorical", attr, classes),
-            "noise": Attribute("noise", "categorical", noise_attr, ("n0", "n1", "n2")),
-        },
-    )
-    return Dataset("synthetic-large", inter, attrs, notes=(f"synthetic-large {cfg}",))
 
 
 def _merge_distinct(keys: np.ndarray, new: np.ndarray) -> np.ndarray:
