@@ -14,7 +14,7 @@ Sections (all in ``ablation.json`` and ``ablation.md`` under ``--out``):
   rate, torch threads, fused Adam, two adversarial heads;
 * ``micro``: dense Adam vs sparse embedding gradients with ``SparseAdam``; ``torch.unique`` vs
   ``bincount`` for the batch's distinct users;
-* ``sampling``: one epoch of negatives, binary search vs bitset;
+* ``sampling``: one epoch of negatives, binary search vs hashed filter vs bitset;
 * ``evaluation``: full-ranking validation pass, reference vs fast ``target_ranks``, per chunk
   size.
 """
@@ -108,17 +108,22 @@ def variants(quick: bool) -> dict[str, dict]:
 @contextlib.contextmanager
 def switches(sw: dict):
     """Apply a variant's switches by patching the library for the duration of the block."""
-    saved = (sampling_mod.BITSET_MAX_BITS, mf_mod._rows, torch.optim.Adam)
+    saved = (sampling_mod._contains, mf_mod._rows, torch.optim.Adam)
     try:
         if sw["membership"] == "search":
-            sampling_mod.BITSET_MAX_BITS = 0
+            sampling_mod._contains = _binary_search
         if sw["lookup"] == "embedding":
             mf_mod._rows = lambda table, index: table(index)
         if sw["adam_fused"]:
             torch.optim.Adam = functools.partial(saved[2], fused=True)
         yield
     finally:
-        sampling_mod.BITSET_MAX_BITS, mf_mod._rows, torch.optim.Adam = saved
+        sampling_mod._contains, mf_mod._rows, torch.optim.Adam = saved
+
+
+def _binary_search(interactions, users, items):
+    """The membership test before the bitset: a binary search over the sorted keys."""
+    return interactions.contains(users, items)
 
 
 def time_training(split, attrs, sw: dict, size: int, epochs: int, seed: int) -> list[float]:
@@ -205,16 +210,21 @@ def time_sampling(split, seed: int) -> dict[str, float]:
     tr = split.train
     users = tr.users[np.random.default_rng(seed).permutation(len(tr))]
     out = {}
-    for name, limit in (("searchsorted", 0), ("bitset", sampling_mod.BITSET_MAX_BITS)):
-        saved = sampling_mod.BITSET_MAX_BITS
-        sampling_mod.BITSET_MAX_BITS = limit
+    variants = (
+        ("searchsorted", _binary_search, sampling_mod.BITSET_MAX_BITS),
+        ("hashed filter", sampling_mod._contains, 0),
+        ("bitset", sampling_mod._contains, sampling_mod.BITSET_MAX_BITS),
+    )
+    saved = (sampling_mod._contains, sampling_mod.BITSET_MAX_BITS)
+    for name, contains, limit in variants:
+        sampling_mod._contains, sampling_mod.BITSET_MAX_BITS = contains, limit
         try:
             sampling_mod.sample_negatives(tr, users[:10], np.random.default_rng(0))  # warm cache
             t0 = time.perf_counter()
             sampling_mod.sample_negatives(tr, users, np.random.default_rng(seed))
             out[name] = time.perf_counter() - t0
         finally:
-            sampling_mod.BITSET_MAX_BITS = saved
+            sampling_mod._contains, sampling_mod.BITSET_MAX_BITS = saved
     return out
 
 
@@ -331,7 +341,8 @@ def to_markdown(r: dict) -> str:
         f"Distinct users of a 4096 batch: torch.unique {mi['torch_unique_ms']:.3f} ms, "
         f"bincount {mi['bincount_unique_ms']:.3f} ms.",
         f"Negative sampling, one epoch ({r['machine']['data']['train_interactions']:,} "
-        f"negatives): searchsorted {sa['searchsorted']:.3f} s, bitset {sa['bitset']:.3f} s.",
+        f"negatives): searchsorted {sa['searchsorted']:.3f} s, hashed filter "
+        f"{sa.get('hashed filter', float('nan')):.3f} s, bitset {sa['bitset']:.3f} s.",
         "",
         "| validation pass (6,040 users × 3,706 items) | chunk 256 | chunk 1024 | chunk 4096 |",
         "|---|---|---|---|",

@@ -30,16 +30,43 @@ def test_bitset_membership_matches_binary_search(seed):
     assert np.array_equal(sampling._contains(inter, users, items), inter.contains(users, items))
 
 
+@pytest.mark.parametrize("bits_per_key", [64, 4, 1])
+@pytest.mark.parametrize("seed", range(3))
+def test_hashed_filter_membership_matches_binary_search(seed, bits_per_key, monkeypatch):
+    """Above the bitset limit the hashed filter decides; its false positives (many with few
+    bits per key) are confirmed by the binary search, so the answer stays exact."""
+    rng = np.random.default_rng(seed)
+    inter = _random_interactions(rng, n_users=300, n_items=200, density=0.05)
+    monkeypatch.setattr(sampling, "BITSET_MAX_BITS", 0)
+    monkeypatch.setattr(sampling, "FILTER_BITS_PER_KEY", bits_per_key)
+    users = rng.integers(0, inter.n_users, 20000)
+    items = rng.integers(0, inter.n_items, 20000)
+    expected = inter.contains(users, items)
+    membership = sampling._membership(inter)
+    assert membership.shift is not None
+    assert membership.bits.nbytes * 8 >= bits_per_key * len(inter)
+    maybe = membership.maybe(users * inter.n_items + items)
+    assert maybe[expected].all()  # no false negatives
+    if bits_per_key == 1:
+        assert (maybe & ~expected).any()  # the confirmation step is exercised
+    assert np.array_equal(sampling._contains(inter, users, items), expected)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_negative_sampling_draws_do_not_depend_on_the_membership_test(seed, monkeypatch):
     rng = np.random.default_rng(seed)
     inter = _random_interactions(rng, density=0.6)  # many collisions: several redraw rounds
     users = np.repeat(np.arange(inter.n_users), 50)
-    fast = sampling.sample_negatives(inter, users, np.random.default_rng(seed))
-    monkeypatch.setattr(sampling, "BITSET_MAX_BITS", 0)  # force the binary-search path
-    slow = sampling.sample_negatives(inter, users, np.random.default_rng(seed))
-    assert np.array_equal(fast, slow)
-    assert not inter.contains(users, fast).any()
+    exact = sampling.sample_negatives(inter, users, np.random.default_rng(seed))
+    assert sampling._membership(inter).shift is None
+    monkeypatch.setattr(sampling, "BITSET_MAX_BITS", 0)  # the hashed filter + binary search
+    monkeypatch.setattr(sampling, "FILTER_BITS_PER_KEY", 2)
+    hashed = sampling.sample_negatives(inter, users, np.random.default_rng(seed))
+    assert sampling._membership(inter).shift is not None
+    monkeypatch.setattr(sampling, "_contains", lambda inter, u, i: inter.contains(u, i))
+    plain = sampling.sample_negatives(inter, users, np.random.default_rng(seed))
+    assert np.array_equal(exact, hashed) and np.array_equal(exact, plain)
+    assert not inter.contains(users, exact).any()
 
 
 def test_negative_sampling_rejects_unknown_users():
