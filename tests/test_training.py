@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from privrec.artifacts import load_embeddings
 from privrec.data.sampling import sample_negatives
@@ -149,6 +150,87 @@ def test_sparse_adam_updates_only_the_batch_rows():
         opt.step()
     changed = (model.user.weight.detach() != before).any(dim=1).nonzero().squeeze(1).tolist()
     assert changed == [1, 3]
+
+
+def _lazy_adam_reference(w, steps, lr=0.01, b1=0.9, b2=0.999, eps=1e-8):
+    """Row-wise Adam written out row by row in NumPy (float64): the definition RowAdam follows."""
+    w = w.astype(np.float64).copy()
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, (idx, vals) in enumerate(steps, start=1):
+        g = np.zeros_like(w)
+        np.add.at(g, idx, vals)
+        for r in np.unique(idx):
+            m[r] = b1 * m[r] + (1 - b1) * g[r]
+            v[r] = b2 * v[r] + (1 - b2) * g[r] ** 2
+            w[r] -= lr / (1 - b1**t) * m[r] / (np.sqrt(v[r] / (1 - b2**t)) + eps)
+    return w
+
+
+def test_row_adam_follows_the_row_wise_adam_definition():
+    from privrec.training.optim import RowAdam
+
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(30, 3)).astype(np.float32)
+    steps = [
+        (rng.integers(0, 24, 25), rng.normal(size=(25, 3)).astype(np.float32)) for _ in range(6)
+    ]
+    p = torch.nn.Parameter(torch.from_numpy(w0.copy()))
+    opt = RowAdam([p], lr=0.01)
+    for idx, vals in steps:  # repeated rows in every gradient: they must be summed first
+        p.grad = torch.sparse_coo_tensor(
+            torch.from_numpy(idx)[None], torch.from_numpy(vals), (30, 3), check_invariants=True
+        )
+        opt.step()
+    expected = _lazy_adam_reference(w0, steps)
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    untouched = np.setdiff1d(np.arange(30), np.concatenate([i for i, _ in steps]))
+    assert len(untouched) and np.array_equal(p.detach().numpy()[untouched], w0[untouched])
+
+
+def test_row_adam_sorts_shared_indices_once(monkeypatch):
+    """Tables looked up with one index tensor (items and their biases) share the sort; tables
+    with other indices of the same shape get their own."""
+    from privrec.training import optim
+
+    calls = []
+    real_unique = torch.unique
+    monkeypatch.setattr(
+        optim.torch, "unique", lambda *a, **k: calls.append(1) or real_unique(*a, **k)
+    )
+    rng = np.random.default_rng(1)
+    shared = torch.from_numpy(rng.integers(0, 12, 40))
+    other = torch.from_numpy(rng.integers(0, 12, 40))
+    params = [torch.nn.Parameter(torch.randn(12, d)) for d in (4, 1, 4)]
+    starts = [p.detach().clone() for p in params]
+    for p, idx in zip(params, (shared, shared, other), strict=True):
+        F.embedding(idx, p, sparse=True).pow(2).sum().backward()
+    grads = [p.grad for p in params]
+    optim.RowAdam(params, lr=0.1).step()
+    assert len(calls) == 2
+    for p, start, g in zip(params, starts, grads, strict=True):  # same as one table at a time
+        alone = torch.nn.Parameter(start.clone())
+        alone.grad = g
+        optim.RowAdam([alone], lr=0.1).step()
+        assert torch.equal(alone.detach(), p.detach())
+
+
+def test_sparse_pair_terms_give_one_gradient_per_table_and_the_dense_values():
+    from privrec.models.mf import build_model
+
+    dense = build_model("bpr-mf", 6, 9, 4, 0.1, seed=2)
+    sparse = build_model("bpr-mf", 6, 9, 4, 0.1, seed=2, sparse=True)
+    u, i, j = torch.tensor([0, 2, 5, 2]), torch.tensor([1, 1, 8, 3]), torch.tensor([4, 1, 0, 7])
+    outs = []
+    for model in (dense, sparse):
+        terms = model.pair_terms(model.user_vectors(u), i, j)
+        (bpr_loss(terms[0], terms[1]) + 0.1 * terms[2]).backward()
+        outs.append(terms)
+    for a, b in zip(*outs, strict=True):
+        torch.testing.assert_close(a, b)
+    for name in ("item", "bias"):
+        g = getattr(sparse, name).weight.grad
+        assert g.is_sparse and g._indices().tolist() == [[1, 1, 8, 3, 4, 1, 0, 7]]
+        torch.testing.assert_close(g.to_dense(), getattr(dense, name).weight.grad)
 
 
 def test_sparse_adam_trains_deterministically_and_clips(tiny):

@@ -80,9 +80,17 @@ class BPRMF(Recommender):
                 self.score(user_vecs, neg),
                 self.regularization(user_vecs, pos, neg),
             )
-        q_pos, q_neg = _rows(self.item, pos), _rows(self.item, neg)
-        s_pos = (user_vecs * q_pos).sum(-1) + _rows(self.bias, pos).squeeze(-1)
-        s_neg = (user_vecs * q_neg).sum(-1) + _rows(self.bias, neg).squeeze(-1)
+        if self.item.sparse:
+            # One lookup of both item lists: one sparse gradient per table instead of two that
+            # autograd would have to add (a sparse addition costs about as much as the step).
+            both = torch.cat((pos, neg))
+            q_pos, q_neg = _rows(self.item, both).split(len(pos))
+            b_pos, b_neg = _rows(self.bias, both).squeeze(-1).split(len(pos))
+        else:
+            q_pos, q_neg = _rows(self.item, pos), _rows(self.item, neg)
+            b_pos, b_neg = _rows(self.bias, pos).squeeze(-1), _rows(self.bias, neg).squeeze(-1)
+        s_pos = (user_vecs * q_pos).sum(-1) + b_pos
+        s_neg = (user_vecs * q_neg).sum(-1) + b_neg
         reg = (user_vecs.pow(2).sum(-1) + q_pos.pow(2).sum(-1) + q_neg.pow(2).sum(-1)).mean()
         return s_pos, s_neg, reg
 

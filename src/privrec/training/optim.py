@@ -41,6 +41,7 @@ class RowAdam(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        distinct = _Distinct()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -54,24 +55,47 @@ class RowAdam(torch.optim.Optimizer):
                 state["step"] += 1
                 bias1 = 1.0 - beta1 ** state["step"]
                 bias2 = 1.0 - beta2 ** state["step"]
-                rows, grad = _rows_and_grad(p.grad, p)
+                rows, grad = distinct.rows_and_grad(p.grad, p)
                 m_all, v_all = state["exp_avg"], state["exp_avg_sq"]
                 m = m_all.index_select(0, rows).lerp_(grad, 1.0 - beta1)
                 v = v_all.index_select(0, rows).mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 m_all.index_copy_(0, rows, m)
                 v_all.index_copy_(0, rows, v)
                 denom = v.div_(bias2).sqrt_().add_(group["eps"])
-                p.index_add_(0, rows, m.div_(denom), alpha=-group["lr"] / bias1)
+                # rows are distinct: gather, move, scatter (index_add_ is ~2x slower on CPU)
+                moved = p.index_select(0, rows).addcdiv_(m, denom, value=-group["lr"] / bias1)
+                p.index_copy_(0, rows, moved)
         return loss
 
 
-def _rows_and_grad(grad: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The distinct rows a gradient touches (sorted) and its summed values on them."""
-    if not grad.is_sparse:
-        return torch.arange(p.shape[0]), grad
-    if grad.is_coalesced():
-        return grad._indices()[0], grad._values()
-    idx, values = grad._indices()[0], grad._values()
-    rows, inverse = torch.unique(idx, sorted=True, return_inverse=True)
-    summed = torch.zeros((len(rows), *p.shape[1:]), dtype=values.dtype)
-    return rows, summed.index_add_(0, inverse, values)
+class _Distinct:
+    """The distinct rows of sparse gradients within one step, computed once per index tensor:
+    tables looked up with the same indices (an item table and its bias) share one sort."""
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def rows_and_grad(
+        self, grad: torch.Tensor, p: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The distinct rows a gradient touches (sorted) and its summed values on them."""
+        if not grad.is_sparse:
+            return torch.arange(p.shape[0]), grad
+        idx, values = grad._indices()[0], grad._values()
+        if grad.is_coalesced():
+            return idx, values
+        found = next((seen for seen in self._seen if _same_memory(seen[0], idx)), None)
+        if found is None:
+            found = (idx, *torch.unique(idx, sorted=True, return_inverse=True))
+            self._seen.append(found)
+        _, rows, inverse = found
+        summed = torch.zeros((len(rows), *p.shape[1:]), dtype=values.dtype)
+        return rows, summed.index_put_((inverse,), values, accumulate=True)
+
+
+def _same_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two tensors are views of the same elements (hence equal: ``_Distinct`` keeps the
+    tensors it has seen alive, so their memory cannot be reused within a step)."""
+    return a is b or (
+        a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+    )
