@@ -97,9 +97,10 @@ def sample_negatives(
     interacted with in ``interactions``.
 
     Draws all candidates at once and redraws only the collisions (rejection sampling), so the
-    cost is a few vectorised passes whatever the number of users. The collision test uses a
-    cached bitset of the interaction matrix when it is small enough (it does not change the
-    draws: same ``rng`` state ⇒ same negatives).
+    cost is a few vectorised passes whatever the number of users. The collision test is a
+    cached bitset of the interaction matrix when it is small enough, else a cached hashed bitset
+    whose hits are confirmed by binary search; either is exact, so the draws do not depend on it
+    (same ``rng`` state ⇒ same negatives).
     """
     users = np.asarray(users, dtype=np.int64)
     n_items = interactions.n_items
