@@ -47,6 +47,10 @@ def test_train_bad_options(tmp_path):
     assert res.exit_code == 2 and "unknown attribute" in res.output
     res = runner.invoke(app, ["train", *SMALL, "--adv", "attr"])
     assert res.exit_code == 2 and "ATTRIBUTE=WEIGHT" in res.output
+    res = runner.invoke(app, ["train", *SMALL, "--mmd", "attr=1", "--dep-sample", "2"])
+    assert res.exit_code == 2 and "--dep-sample" in res.output and "got 2" in res.output
+    res = runner.invoke(app, ["train", *SMALL, "--mmd", "attr=1", "--dep-schedule", "cosine"])
+    assert res.exit_code == 2 and "--dep-schedule" in res.output and "'cosine'" in res.output
     assert not any(tmp_path.iterdir())
 
 

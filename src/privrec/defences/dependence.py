@@ -164,7 +164,8 @@ class DependenceSpec:
             )
         if self.schedule not in SCHEDULES:
             raise ConfigError(
-                f"dependence schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+                f"dependence schedule (--dep-schedule) must be one of {', '.join(SCHEDULES)}, "
+                f"got {self.schedule!r}"
             )
         if not math.isfinite(self.gamma) or self.gamma <= 0:
             raise ConfigError(f"gamma must be finite and > 0, got {self.gamma}")
@@ -173,9 +174,11 @@ class DependenceSpec:
         if isinstance(self.n_features, bool) or self.n_features < 1:
             raise ConfigError(f"n_features must be >= 1, got {self.n_features}")
         if isinstance(self.sample_size, bool) or int(self.sample_size) != self.sample_size:
-            raise ConfigError(f"sample_size must be an integer, got {self.sample_size!r}")
+            raise ConfigError(
+                f"sample_size (--dep-sample) must be an integer, got {self.sample_size!r}"
+            )
         if self.sample_size < 4:
-            raise ConfigError(f"sample_size must be >= 4, got {self.sample_size}")
+            raise ConfigError(f"sample_size (--dep-sample) must be >= 4, got {self.sample_size}")
 
     @property
     def multipliers(self) -> tuple[float, ...]:
