@@ -45,7 +45,7 @@ from _common import (
 import privrec.data.sampling as sampling_mod
 import privrec.evaluation.ranking as ranking_mod
 import privrec.models.mf as mf_mod
-from privrec.adversarial.penalty import AdversarySpec, build_adversaries
+from privrec.defences.adversarial.adversary import AdversarySpec, build_adversaries
 from privrec.evaluation.protocol import evaluate_split, model_scorer
 from privrec.models.mf import build_model
 from privrec.training import TrainConfig, Trainer

@@ -89,7 +89,7 @@ def run_implicit(args, split, attrs) -> dict:
 def run_privrec(args, split, attrs, adversarial: bool) -> dict:
     from _common import timed_evaluation
 
-    from privrec.adversarial.penalty import AdversarySpec, build_adversaries
+    from privrec.defences.adversarial.adversary import AdversarySpec, build_adversaries
     from privrec.evaluation.protocol import evaluate_split, model_scorer
     from privrec.training import TrainConfig, Trainer
 

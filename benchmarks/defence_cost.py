@@ -41,8 +41,8 @@ VARIANTS = {
 
 
 def penalties(variant: str, attributes, dim: int) -> list:
-    from privrec.adversarial import AdversarySpec, build_adversaries
     from privrec.defences import DependenceSpec, build_dependence_penalties
+    from privrec.defences.adversarial import AdversarySpec, build_adversaries
 
     if variant == "plain":
         return []

@@ -7,12 +7,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from privrec.adversarial.penalty import AdversarySpec, build_adversaries, parse_weights
+from privrec.cli.options import parse_weights
 from privrec.data.split import leave_last_out
 from privrec.data.synthetic import make_synthetic
+from privrec.defences.adversarial.adversary import AdversarySpec, build_adversaries
+from privrec.defences.adversarial.gradient_reversal import grad_reverse
 from privrec.errors import ConfigError
 from privrec.experiments.run import train_and_evaluate
-from privrec.models.grl import grad_reverse
 from privrec.training import TrainConfig, Trainer
 
 CFG = TrainConfig(embedding_size=16, epochs=25, batch_size=1024, learning_rate=0.01, patience=5)

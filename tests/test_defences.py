@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from privrec.cli.options import parse_weights
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.defences import (
     DependenceSpec,
@@ -21,7 +22,6 @@ from privrec.defences import (
     median_bandwidth,
     mmd_classes,
     mmd_classes_features,
-    parse_weights,
     rbf_kernel,
     rbf_kernels,
 )
@@ -493,7 +493,7 @@ def test_radius_attribute_leaks_to_an_mlp_attacker_at_lambda_zero(plain_run):
 
 
 def test_gradient_reversal_with_a_linear_head_does_not_remove_the_leak(radius_data, plain_run):
-    from privrec.adversarial.penalty import AdversarySpec, build_adversaries
+    from privrec.defences.adversarial.adversary import AdversarySpec, build_adversaries
 
     ds, _ = radius_data
     heads = build_adversaries(ds.attributes, AdversarySpec(weights={"attr": 1.0}), 16)

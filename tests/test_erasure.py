@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from privrec.data.attributes import Attribute, UserAttributes
-from privrec.erasure import AffineEraser, erase_vectors, fit_eraser
+from privrec.defences.erasure import AffineEraser, erase_vectors, fit_eraser
 from privrec.errors import ConfigError, DataError
 
 N, DIM = 3000, 8

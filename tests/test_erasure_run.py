@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from privrec.adversarial import AdversarySpec, build_adversaries
 from privrec.artifacts import load_embeddings, save_embeddings
 from privrec.cli.app import app
 from privrec.data.split import leave_last_out
 from privrec.data.synthetic import make_synthetic
-from privrec.erasure import erase_run
-from privrec.erasure.run import synthetic_options_from_notes
+from privrec.defences.adversarial import AdversarySpec, build_adversaries
 from privrec.errors import ConfigError, DataError
+from privrec.experiments.erase_run import erase_run, synthetic_options_from_notes
 from privrec.experiments.run import train_and_evaluate, write_run
 from privrec.training.config import TrainConfig
 

@@ -181,7 +181,7 @@ def test_dependence_penalty_runs_in_a_sweep(tmp_path: Path):
 
 
 def test_erasure_runs_in_a_sweep(tmp_path: Path):
-    pytest.importorskip("privrec.erasure")
+    pytest.importorskip("privrec.defences.erasure")
     spec = SweepSpec(base=tiny_run(erasure="leace"), grid={"lambda": (0.0,)})
     res = run_sweep(spec, tmp_path, executor="serial", progress=False).results
     row = res.iloc[0]

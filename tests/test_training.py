@@ -241,7 +241,7 @@ def test_sparse_adam_trains_deterministically_and_clips(tiny):
     assert a.validation["hr@10"] > 0.15  # learns, like Adam (test_training_learns_and_reports)
     assert a.model.user.sparse and a.history[-1]["rec_loss"] < a.history[0]["rec_loss"]
     # penalties add their own (sparse) gradient to the user table and dense ones to the heads
-    from privrec.adversarial import AdversarySpec, build_adversaries
+    from privrec.defences.adversarial import AdversarySpec, build_adversaries
 
     heads = build_adversaries(tiny.attributes, AdversarySpec(weights={"attr": 0.1}), 8)
     before = [p.detach().clone() for p in heads[0].parameters()]

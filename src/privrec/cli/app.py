@@ -94,9 +94,10 @@ def train(
 ) -> None:
     """Train a recommender (optionally privacy-adversarial) and evaluate it."""
     with cli_errors():
-        from privrec.adversarial.penalty import AdversarySpec, build_adversaries, parse_weights
+        from privrec.cli.options import parse_weights
         from privrec.data.split import leave_last_out
         from privrec.defences import DependenceSpec, build_dependence_penalties
+        from privrec.defences.adversarial import AdversarySpec, build_adversaries
         from privrec.experiments.run import train_and_evaluate, write_run
         from privrec.training.config import TrainConfig
 
@@ -128,8 +129,8 @@ def train(
             seed=seed,
         )
         dep = DependenceSpec(
-            mmd=parse_weights(mmd or []),
-            hsic=parse_weights(hsic or []),
+            mmd=parse_weights(mmd or [], "--mmd"),
+            hsic=parse_weights(hsic or [], "--hsic"),
             sample_size=dep_sample,
             schedule=dep_schedule,
             seed=seed,

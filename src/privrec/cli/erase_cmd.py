@@ -101,8 +101,8 @@ def erase(
     with cli_errors():
         from privrec.artifacts import read_json
         from privrec.data.registry import load_dataset
-        from privrec.erasure import METHODS
-        from privrec.erasure.run import erase_run, synthetic_options_from_notes
+        from privrec.defences.erasure import METHODS
+        from privrec.experiments.erase_run import erase_run, synthetic_options_from_notes
 
         if method not in METHODS:
             raise ConfigError(

@@ -21,7 +21,7 @@ CLI options):
 ``erasure``                post-hoc erasure method (``leace``, ``inlp``, or ``"none"``)
 ``attackers`` / ``folds``  the audit's attacker preset/list and folds
 ``train.<field>``          any :class:`~privrec.training.config.TrainConfig` field
-``adversary.<field>``      any :class:`~privrec.adversarial.penalty.AdversarySpec` field
+``adversary.<field>``      any :class:`~privrec.defences.adversarial.adversary.AdversarySpec` field
 ``dependence.<field>``     any :class:`~privrec.defences.DependenceSpec` field
 ``data.<field>``           a dataset option (synthetic generator fields, csv loader options)
 =========================  ======================================================================
@@ -237,7 +237,7 @@ class RunSpec:
     train: Any = None
     """The :class:`~privrec.training.config.TrainConfig` (its seed is :attr:`seed`)."""
     adversary: Any = None
-    """The :class:`~privrec.adversarial.penalty.AdversarySpec` (its seed is :attr:`seed`)."""
+    """The :class:`~privrec.defences.adversarial.adversary.AdversarySpec` (its seed is :attr:`seed`)."""
     dependence: Any = None
     """Optional :class:`~privrec.defences.DependenceSpec` (MMD/HSIC penalties)."""
     erasure: str | None = None
@@ -255,8 +255,8 @@ class RunSpec:
     """The run's seed: training, adversarial heads, audit folds and erasure."""
 
     def __post_init__(self) -> None:
-        from privrec.adversarial.penalty import AdversarySpec
         from privrec.data.registry import DATASETS
+        from privrec.defences.adversarial.adversary import AdversarySpec
         from privrec.training.config import TrainConfig
 
         if self.dataset not in DATASETS:
@@ -329,7 +329,7 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: Mapping, where: str = "run") -> RunSpec:
         """Build from a plain dict (TOML ``[run]`` table); unknown keys raise ConfigError."""
-        from privrec.adversarial.penalty import AdversarySpec
+        from privrec.defences.adversarial.adversary import AdversarySpec
         from privrec.training.config import TrainConfig
 
         _check_keys(d, RUN_KEYS, where)
@@ -542,7 +542,7 @@ class SweepSpec:
 
                 allowed = [f.name for f in dataclasses.fields(TrainConfig)]
             elif section == "adversary":
-                from privrec.adversarial.penalty import AdversarySpec
+                from privrec.defences.adversarial.adversary import AdversarySpec
 
                 allowed = [f.name for f in dataclasses.fields(AdversarySpec)]
             elif section == "dependence":
@@ -731,7 +731,7 @@ def execute_run(spec: RunSpec, run_dir: str | Path) -> dict:
     if run_dir.exists():
         return read_summary(run_dir)
     started = time.perf_counter()
-    from privrec.adversarial.penalty import build_adversaries
+    from privrec.defences.adversarial.adversary import build_adversaries
     from privrec.experiments.run import train_and_evaluate
 
     ds, split = load_data(spec)
@@ -797,7 +797,7 @@ def execute_run(spec: RunSpec, run_dir: str | Path) -> dict:
 
 
 def _erase_and_evaluate(spec, ds, split, trained, names, metrics) -> Any:
-    from privrec.erasure import erase_vectors
+    from privrec.defences.erasure import erase_vectors
     from privrec.evaluation.protocol import evaluate_split, vectors_scorer
 
     t0 = time.perf_counter()

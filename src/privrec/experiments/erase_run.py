@@ -29,7 +29,8 @@ from privrec.artifacts import (
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.data.dataset import Dataset
 from privrec.data.split import Split, leave_last_out
-from privrec.erasure.core import METHODS, aligned_attributes, fit_eraser
+from privrec.defences.erasure.affine import aligned_attributes
+from privrec.defences.erasure.fitting import METHODS, fit_eraser
 from privrec.errors import ConfigError, DataError
 from privrec.evaluation.protocol import evaluate_split, vectors_scorer
 
@@ -67,7 +68,7 @@ def erase_run(
             (it is also skipped, with a warning, when :mod:`privrec.audit` is not installed).
         k: cut-off of HR@k / NDCG@k.
         overwrite: replace an existing ``out_dir``.
-        options: method options (see :func:`privrec.erasure.fit_eraser`).
+        options: method options (see :func:`privrec.defences.erasure.fit_eraser`).
         folds, jobs, progress: passed to the audit.
         audit_source: also audit the source vectors, for a before/after comparison.
         holdout: share of the labelled users (seeded draw) whose labels are hidden from the

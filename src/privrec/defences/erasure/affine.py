@@ -1,4 +1,4 @@
-"""Post-hoc concept erasure of user vectors: the common part of every method.
+"""Post-hoc concept erasure of user vectors: the affine eraser every method fits.
 
 An eraser is an affine map ``x ↦ x @ matrix + offset`` fitted on the users whose labels are known
 and applied to every user. Fitting needs the labels; applying does not, so users without a label
@@ -14,8 +14,6 @@ import numpy as np
 
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.errors import ConfigError, DataError
-
-METHODS: tuple[str, ...] = ("leace", "inlp")
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,77 +158,3 @@ def encode_target(attribute: Attribute) -> np.ndarray:
     v = attribute.values
     mu, sd = np.nanmean(v), np.nanstd(v)
     return np.nan_to_num((v - mu) / (sd or 1.0))[:, None]
-
-
-def fit_eraser(
-    user_ids: np.ndarray,
-    user_vectors: np.ndarray,
-    attributes: UserAttributes,
-    names: Sequence[str],
-    method: str = "leace",
-    seed: int = 0,
-    **options,
-) -> AffineEraser:
-    """Fit an eraser of ``names`` on the users whose labels are known.
-
-    Args:
-        user_ids: identifier of each row of ``user_vectors`` (matched to ``attributes.user_ids``).
-        user_vectors: (n_users, dim) vectors.
-        attributes: private attributes (any order; every user id must have a row).
-        names: attributes to erase (a list, or a comma-separated string).
-        method: ``"leace"`` (:func:`privrec.erasure.leace.fit_leace`) or ``"inlp"``
-            (:func:`privrec.erasure.inlp.fit_inlp`).
-        seed: seed of every random choice (INLP's held-out split; LEACE is deterministic).
-        **options: method options, see the two functions.
-    """
-    if method not in METHODS:
-        raise ConfigError(
-            f"unknown erasure method {method!r}; expected one of: {', '.join(METHODS)}"
-        )
-    x = check_vectors(user_vectors)
-    attrs = aligned_attributes(user_ids, len(x), attributes, names)
-    if x.shape[1] < 1:
-        raise DataError("user vectors have dimension 0")
-    x64 = x.astype(np.float64)
-    if method == "leace":
-        from privrec.erasure.leace import fit_leace
-
-        check_options(method, options, _keyword_only(fit_leace))
-        return fit_leace(x64, attrs, **options)
-    from privrec.erasure.inlp import fit_inlp
-
-    check_options(method, options, [k for k in _keyword_only(fit_inlp) if k != "seed"])
-    return fit_inlp(x64, attrs, seed=seed, **options)
-
-
-def erase_vectors(
-    user_ids: np.ndarray,
-    user_vectors: np.ndarray,
-    attributes: UserAttributes,
-    names: Sequence[str],
-    method: str = "leace",
-    seed: int = 0,
-    **options,
-) -> np.ndarray:
-    """Erase ``names`` from ``user_vectors``: fit on users with known labels, apply to all.
-
-    Returns float32 vectors of the same shape, in the same row order. See :func:`fit_eraser`.
-    """
-    eraser = fit_eraser(user_ids, user_vectors, attributes, names, method, seed, **options)
-    return eraser(user_vectors)
-
-
-def _keyword_only(fn) -> list[str]:
-    import inspect
-
-    params = inspect.signature(fn).parameters.values()
-    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
-
-
-def check_options(method: str, options: dict, allowed: Sequence[str]) -> None:
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"unknown {method} option(s) {', '.join(unknown)}; "
-            f"expected: {', '.join(allowed) or 'none'}"
-        )

@@ -2,7 +2,7 @@
 
 For attribute ``a`` with weight ``λ_a`` the penalty adds ``L_a(h_a(GRL_λ(p_u)))`` to the loss;
 one optimizer step then moves the head to read ``a`` better and the user vectors to make it fail
-(DESIGN.md §2). ``λ = 0`` leaves the recommender exactly as without heads; ``λ < 0`` is the
+(docs/method.md). ``λ = 0`` leaves the recommender exactly as without heads; ``λ < 0`` is the
 multi-task setting (the vectors learn to predict ``a`` too). ``AdversarySpec.objective =
 "confusion"`` replaces the reversed loss by a bounded one: the heads learn on detached vectors and
 the vectors minimise ``λ · KL(prior ‖ h_a(p_u))`` through the current heads.
@@ -11,7 +11,7 @@ the vectors minimise ``λ · KL(prior ‖ h_a(p_u))`` through the current heads.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from privrec.data.attributes import Attribute, UserAttributes
+from privrec.defences.adversarial.gradient_reversal import grad_reverse
+from privrec.defences.adversarial.heads import make_head, reset_head
 from privrec.errors import ConfigError
-from privrec.models.grl import grad_reverse
-from privrec.models.heads import make_head, reset_head
 from privrec.training.penalty import UserPenalty
 from privrec.training.schedule import schedule_factor
 
@@ -138,7 +138,7 @@ class AdversarialPenalty(UserPenalty):
     def epoch_end(self, model, epoch: int) -> dict[str, float]:
         if not self.spec.probe or self.kind != "categorical":
             return {}
-        from privrec.adversarial.probe import probe_leakage
+        from privrec.defences.adversarial.probe import probe_leakage
 
         with torch.no_grad():
             vecs = model.all_user_vectors().numpy()
@@ -229,24 +229,10 @@ def build_adversaries(
     missing = [n for n in spec.weights if n not in attributes]
     if missing:
         raise ConfigError(
-            f"unknown attribute(s) {', '.join(missing)} for --adv; "
+            f"unknown attribute(s) {', '.join(missing)} in the adversary weights; "
             f"available: {', '.join(attributes.names) or 'none'}"
         )
     return [AdversarialPenalty(attributes[n], w, dim, spec) for n, w in spec.weights.items()]
-
-
-def parse_weights(items: Sequence[str]) -> dict[str, float]:
-    """Parse ``["gender=0.1", "age=1"]`` into ``{"gender": 0.1, "age": 1.0}``."""
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--adv expects ATTRIBUTE=WEIGHT, got {item!r}")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"--adv {item!r}: weight {value!r} is not a number") from None
-    return out
 
 
 def _stable_hash(s: str) -> int:

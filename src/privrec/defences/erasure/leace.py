@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from privrec.data.attributes import Attribute
-from privrec.erasure.core import AffineEraser, encode_target, identity_eraser
+from privrec.defences.erasure.affine import AffineEraser, encode_target, identity_eraser
 from privrec.errors import ConfigError, DataError
 
 STRATEGIES = ("joint", "sequential")

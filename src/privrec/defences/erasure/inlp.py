@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from privrec.data.attributes import Attribute
-from privrec.erasure.core import AffineEraser
+from privrec.defences.erasure.affine import AffineEraser
 from privrec.errors import ConfigError
 
 CLASSIFIERS = ("logistic", "svm")

@@ -1,0 +1,85 @@
+"""Fitting an eraser by method name (LEACE or INLP) and applying it."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import numpy as np
+
+from privrec.data.attributes import UserAttributes
+from privrec.defences.erasure.affine import AffineEraser, aligned_attributes, check_vectors
+from privrec.defences.erasure.inlp import fit_inlp
+from privrec.defences.erasure.leace import fit_leace
+from privrec.errors import ConfigError, DataError
+
+METHODS: tuple[str, ...] = ("leace", "inlp")
+"""Erasure methods accepted by :func:`fit_eraser`."""
+
+
+def fit_eraser(
+    user_ids: np.ndarray,
+    user_vectors: np.ndarray,
+    attributes: UserAttributes,
+    names: Sequence[str],
+    method: str = "leace",
+    seed: int = 0,
+    **options,
+) -> AffineEraser:
+    """Fit an eraser of ``names`` on the users whose labels are known.
+
+    Args:
+        user_ids: identifier of each row of ``user_vectors`` (matched to ``attributes.user_ids``).
+        user_vectors: (n_users, dim) vectors.
+        attributes: private attributes (any order; every user id must have a row).
+        names: attributes to erase (a list, or a comma-separated string).
+        method: ``"leace"`` (:func:`privrec.defences.erasure.leace.fit_leace`) or ``"inlp"``
+            (:func:`privrec.defences.erasure.inlp.fit_inlp`).
+        seed: seed of every random choice (INLP's held-out split; LEACE is deterministic).
+        **options: method options, see the two functions.
+    """
+    if method not in METHODS:
+        raise ConfigError(
+            f"unknown erasure method {method!r}; expected one of: {', '.join(METHODS)}"
+        )
+    x = check_vectors(user_vectors)
+    attrs = aligned_attributes(user_ids, len(x), attributes, names)
+    if x.shape[1] < 1:
+        raise DataError("user vectors have dimension 0")
+    x64 = x.astype(np.float64)
+    if method == "leace":
+        check_options(method, options, _keyword_only(fit_leace))
+        return fit_leace(x64, attrs, **options)
+    check_options(method, options, [k for k in _keyword_only(fit_inlp) if k != "seed"])
+    return fit_inlp(x64, attrs, seed=seed, **options)
+
+
+def erase_vectors(
+    user_ids: np.ndarray,
+    user_vectors: np.ndarray,
+    attributes: UserAttributes,
+    names: Sequence[str],
+    method: str = "leace",
+    seed: int = 0,
+    **options,
+) -> np.ndarray:
+    """Erase ``names`` from ``user_vectors``: fit on users with known labels, apply to all.
+
+    Returns float32 vectors of the same shape, in the same row order. See :func:`fit_eraser`.
+    """
+    eraser = fit_eraser(user_ids, user_vectors, attributes, names, method, seed, **options)
+    return eraser(user_vectors)
+
+
+def _keyword_only(fn) -> list[str]:
+    params = inspect.signature(fn).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def check_options(method: str, options: dict, allowed: Sequence[str]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"unknown {method} option(s) {', '.join(unknown)}; "
+            f"expected: {', '.join(allowed) or 'none'}"
+        )
