@@ -13,10 +13,16 @@ from privrec.data.synthetic import make_synthetic
 from privrec.defences.adversarial.adversary import AdversarySpec, build_adversaries
 from privrec.defences.adversarial.gradient_reversal import grad_reverse
 from privrec.errors import ConfigError
-from privrec.experiments.run import train_and_evaluate
+from privrec.runs.pipeline import train_and_evaluate as _train_and_evaluate
+from privrec.runs.run_spec import RunSpec
 from privrec.training import TrainConfig, Trainer
 
 CFG = TrainConfig(embedding_size=16, epochs=25, batch_size=1024, learning_rate=0.01, patience=5)
+
+
+def train_and_evaluate(ds, split, cfg, adversary=None):
+    spec = RunSpec(dataset=ds.name, train=cfg, adversary=adversary, attackers=None, seed=cfg.seed)
+    return _train_and_evaluate(spec, ds, split)
 
 
 def test_gradient_reversal():
@@ -64,7 +70,7 @@ def test_adversarial_training_removes_planted_signal():
     # several head updates per recommender update: a single head chased by the vectors
     # oscillates and leaves the attribute readable by a fresh attacker (measured: AUC 0.87).
     spec = AdversarySpec({"attr": 0.2}, steps=5)
-    adv_m, adv = train_and_evaluate(ds, split, CFG, build_adversaries(ds.attributes, spec, 16))
+    adv_m, adv = train_and_evaluate(ds, split, CFG, spec)
     auc = _attacker_auc(adv.user_vectors(), labels)
     assert auc <= 0.6, auc
     assert adv_m["validation"]["hr@10"] >= 0.8 * plain_m["validation"]["hr@10"]
@@ -75,20 +81,14 @@ def test_second_architecture_takes_the_same_heads():
     ds = make_synthetic(n_users=800, n_items=150, density=0.08, strength=0.6, seed=3)
     split = leave_last_out(ds.interactions)
     cfg = CFG.replace(model="tower-mf", loss="bce")
-    m, t = train_and_evaluate(
-        ds,
-        split,
-        cfg,
-        build_adversaries(ds.attributes, AdversarySpec({"attr": 0.5}, schedule="ramp"), 16),
-    )
+    m, t = train_and_evaluate(ds, split, cfg, AdversarySpec({"attr": 0.5}, schedule="ramp"))
     assert m["status"] == "ok" and m["validation"]["hr@10"] > 0.1
 
 
 def test_absurd_lambda_is_reported_as_diverged(tiny):
     split = leave_last_out(tiny.interactions)
     cfg = CFG.replace(epochs=10, patience=0, optimizer="sgd", learning_rate=0.1, collapse_ratio=0.5)
-    heads = build_adversaries(tiny.attributes, AdversarySpec({"attr": 1e4}), 16)
-    metrics, trained = train_and_evaluate(tiny, split, cfg, heads)
+    metrics, trained = train_and_evaluate(tiny, split, cfg, AdversarySpec({"attr": 1e4}))
     assert metrics["status"] == "diverged" and trained is None
     assert metrics["reason"] in ("nan_loss", "exploding_norm", "collapse", "no_learning")
 
@@ -143,7 +143,7 @@ def test_confusion_objective_does_not_invert_the_attribute():
     out = {}
     for objective in ("reverse", "confusion"):
         spec = AdversarySpec({"attr": 5.0}, objective=objective)
-        m, t = train_and_evaluate(ds, split, CFG, build_adversaries(ds.attributes, spec, 16))
+        m, t = train_and_evaluate(ds, split, CFG, spec)
         out[objective] = (_attacker_auc(t.user_vectors(), labels), m["validation"]["hr@10"])
         assert "adv_attr_lambda" in t.history[0]
     assert out["reverse"][0] >= 0.9, out  # the inverted encoding

@@ -30,7 +30,7 @@ def test_train_writes_run_dir(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["status"] == "ok" and 0 <= m["test"]["hr@10"] <= 1
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["train"]["embedding_size"] == 8 and cfg["dataset"] == "synthetic"
+    assert cfg["spec"]["train"]["embedding_size"] == 8 and cfg["dataset"] == "synthetic"
     with np.load(out / "embeddings.npz", allow_pickle=False) as z:
         assert set(z.files) == {"user_ids", "user_vectors", "item_ids", "item_vectors", "item_bias"}
         assert z["user_vectors"].dtype == np.float32 and z["user_vectors"].shape == (300, 8)

@@ -1,28 +1,23 @@
-"""``erase_run`` and ``privrec erase`` on run directories trained on synthetic data, including the
-combined defence (adversarial training, then erasure)."""
+"""``privrec.erase`` and ``privrec erase`` on run directories trained on synthetic data,
+including the combined defence (adversarial training, then erasure)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import privrec
 from privrec.artifacts import load_embeddings, save_embeddings
 from privrec.cli.app import app
-from privrec.data.split import leave_last_out
 from privrec.data.synthetic import make_synthetic
-from privrec.defences.adversarial import AdversarySpec, build_adversaries
 from privrec.errors import ConfigError, DataError
-from privrec.experiments.erase_run import erase_run, synthetic_options_from_notes
-from privrec.experiments.run import train_and_evaluate, write_run
-from privrec.training.config import TrainConfig
 
 SYN = {"n_users": 1500, "n_items": 300, "strength": 0.6, "seed": 3}
-CFG = TrainConfig(
+CFG = dict(
     embedding_size=8,
     epochs=15,
     learning_rate=0.02,
@@ -30,6 +25,7 @@ CFG = TrainConfig(
     patience=0,
     seed=0,
     num_threads=1,
+    collapse_ratio=0.0,
 )
 
 runner = CliRunner()
@@ -41,13 +37,20 @@ def syn():
 
 
 def _train(ds, root, name, weights=None):
-    split = leave_last_out(ds.interactions)
-    spec = AdversarySpec(weights=weights or {}, seed=0)
-    metrics, trained = train_and_evaluate(
-        ds, split, CFG, build_adversaries(ds.attributes, spec, CFG.embedding_size)
-    )
-    assert metrics["status"] == "ok"
-    return write_run(root / name, ds, split, CFG, metrics, trained, {"adversary": spec.to_dict()})
+    run = privrec.train(ds, adversaries=weights or {}, **CFG)
+    assert run.status == "ok"
+    return run.save(root / name)
+
+
+def erase_run(run_dir, ds, names, method, out, *, overwrite=False, **kw):
+    """Erase a run directory into ``out`` as ``privrec erase`` does; returns the new run."""
+    if not out.resolve() != run_dir.resolve():
+        raise ConfigError("the output directory must differ from the source run directory")
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} already exists")
+    run = privrec.erase(privrec.load_run(run_dir), ds, method=method, attributes=names, **kw)
+    run.save(out, overwrite=overwrite)
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,9 @@ def plain_run(syn, tmp_path_factory):
     return _train(syn, tmp_path_factory.mktemp("runs"), "plain")
 
 
-def _headline(summary: dict, which: str, attribute: str) -> dict:
-    rows = summary["metrics"]["leakage"][which]
+def _headline(run, which: str, attribute: str) -> dict:
+    metrics = run.metrics
+    rows = metrics["leakage"] if which == "after" else metrics["before_erasure"]["leakage"]
     return next(r for r in rows if r["attribute"] == attribute)
 
 
@@ -65,7 +69,11 @@ def test_erase_run_leace_writes_a_new_run(syn, plain_run, tmp_path):
     summary = erase_run(plain_run, syn, ["attr"], "leace", out, attackers="fast", holdout=0.4)
     for f in ("config.json", "metrics.json", "embeddings.npz", "audit.json", "audit.md"):
         assert (out / f).is_file(), f
-    assert (out / "source_audit" / "audit.json").is_file()
+    assert (out / "audit_trained" / "audit.json").is_file()
+    np.testing.assert_array_equal(
+        load_embeddings(out / "embeddings_trained.npz").user_vectors,
+        load_embeddings(plain_run).user_vectors,
+    )
     assert not list(tmp_path.glob(".*partial"))
     src, new = load_embeddings(plain_run), load_embeddings(out)
     np.testing.assert_array_equal(src.user_ids, new.user_ids)
@@ -79,18 +87,22 @@ def test_erase_run_leace_writes_a_new_run(syn, plain_run, tmp_path):
     config = json.loads((out / "config.json").read_text())
     er = config["erasure"]
     assert er["method"] == "leace" and er["attributes"] == ["attr"] and er["seed"] == 0
-    assert er["source_run"] == str(plain_run.resolve())
+    assert config["source_run"] == str(plain_run.resolve())
     assert er["rank_removed"] == 1 and er["holdout"] == 0.4 and er["holdout_users"] > 400
-    assert config["train"]["embedding_size"] == CFG.embedding_size  # a run like any other
+    assert (
+        config["spec"]["train"]["embedding_size"] == CFG["embedding_size"]
+    )  # a run like any other
+    assert config["spec"]["erasure"] == "leace" and config["schema_version"] == 2
 
     metrics = json.loads((out / "metrics.json").read_text())
     src_metrics = json.loads((plain_run / "metrics.json").read_text())
     assert metrics["status"] == "ok"
     # the source vectors, re-evaluated, give the source run's own numbers
-    assert metrics["source"]["test"]["hr@10"] == pytest.approx(src_metrics["test"]["hr@10"])
-    assert metrics["source"]["recorded"]["test"] == src_metrics["test"]
+    before = metrics["before_erasure"]
+    assert before["test"]["hr@10"] == pytest.approx(src_metrics["test"]["hr@10"])
+    assert before["recorded"]["test"] == src_metrics["test"]
     # the erased vectors still recommend (the planted attribute is part of the taste)
-    assert metrics["test"]["hr@10"] > 0.5 * metrics["source"]["test"]["hr@10"]
+    assert metrics["test"]["hr@10"] > 0.5 * before["test"]["hr@10"]
 
     before = _headline(summary, "before", "attr")
     after = _headline(summary, "after", "attr")
@@ -100,10 +112,10 @@ def test_erase_run_leace_writes_a_new_run(syn, plain_run, tmp_path):
 
 def test_erase_run_inlp_and_errors(syn, plain_run, tmp_path):
     out = tmp_path / "inlp"
-    summary = erase_run(plain_run, syn, "attr", "inlp", out, attackers=None, seed=1)
-    assert summary["audit"] is None and "leakage" not in summary["metrics"]
+    run = erase_run(plain_run, syn, "attr", "inlp", out, attackers=None, seed=1)
+    assert run.audit is None and "leakage" not in run.metrics
     assert not (out / "audit.json").exists()
-    assert summary["config"]["erasure"]["fit"]["rank_removed"] >= 1
+    assert run.erasure["fit"]["rank_removed"] >= 1
     with pytest.raises(DataError, match="already exists"):
         erase_run(plain_run, syn, ["attr"], "inlp", out, attackers=None)
     erase_run(plain_run, syn, ["attr"], "leace", out, attackers=None, overwrite=True)
@@ -159,32 +171,18 @@ def test_erase_run_checks_the_dataset(syn, plain_run, tmp_path):
 def test_combined_defence(syn, tmp_path):
     """Adversarial training (λ = 1) followed by LEACE: less leakage than either start."""
     adv = _train(syn, tmp_path, "adv", {"attr": 1.0})
-    summary = erase_run(adv, syn, ["attr"], "leace", tmp_path / "adv-leace", attackers="fast")
-    config = summary["config"]
-    assert config["adversary"]["weights"] == {"attr": 1.0}  # the source's training is kept
+    run = erase_run(adv, syn, ["attr"], "leace", tmp_path / "adv-leace", attackers="fast")
+    config = json.loads((tmp_path / "adv-leace" / "config.json").read_text())
+    assert config["spec"]["adversary"]["weights"] == {"attr": 1.0}  # the training is kept
     assert config["erasure"]["method"] == "leace"
-    before = _headline(summary, "before", "attr")["max_roc_auc"]
-    after = _headline(summary, "after", "attr")["max_roc_auc"]
+    assert run.spec.method == "adversarial+erasure-leace"
+    before = _headline(run, "before", "attr")["max_roc_auc"]
+    after = _headline(run, "after", "attr")["max_roc_auc"]
     assert after < 0.55 and after < before
-    assert summary["metrics"]["test"]["hr@10"] > 0.05
+    assert run.metrics["test"]["hr@10"] > 0.05
     # erasing again records the chain
     again = erase_run(tmp_path / "adv-leace", syn, ["attr"], "inlp", tmp_path / "x", attackers=None)
-    assert again["config"]["erasure"]["source_erasure"]["method"] == "leace"
-
-
-def test_erase_run_without_audit_module(syn, plain_run, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "privrec.audit", None)
-    with pytest.warns(UserWarning, match="not audited"):
-        summary = erase_run(plain_run, syn, ["attr"], "leace", tmp_path / "n", attackers="fast")
-    assert summary["audit"] is None and (tmp_path / "n" / "embeddings.npz").is_file()
-
-
-def test_synthetic_options_from_notes(syn):
-    opts = synthetic_options_from_notes(list(syn.notes))
-    assert opts["n_users"] == SYN["n_users"] and opts["seed"] == SYN["seed"]
-    assert opts["class_probs"] == (0.7, 0.3)
-    assert synthetic_options_from_notes(["synthetic SyntheticConfig(__import__('os'))"]) is None
-    assert synthetic_options_from_notes(["ml-1m differs"]) is None
+    assert again.erasure["source_erasure"]["method"] == "leace"
 
 
 def test_cli_erase(plain_run, tmp_path):
@@ -240,4 +238,4 @@ def test_cli_erase_missing_run(tmp_path):
     res = runner.invoke(
         app, ["erase", str(tmp_path / "nope"), "--attributes", "attr", "--out", str(tmp_path / "o")]
     )
-    assert res.exit_code == 2 and "no such file" in res.output
+    assert res.exit_code == 2 and "no such run directory" in res.output

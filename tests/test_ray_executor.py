@@ -29,7 +29,9 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'priv
 from privrec.errors import ConfigError  # noqa: E402
 from privrec.experiments.executors import EXECUTORS, TaskOutcome, get_executor  # noqa: E402
 from privrec.experiments.ray_executor import RayExecutor  # noqa: E402
-from privrec.experiments.sweep import RunSpec, SweepSpec, run_sweep  # noqa: E402
+from privrec.experiments.sweep_runner import run_sweep  # noqa: E402
+from privrec.experiments.sweep_spec import SweepSpec  # noqa: E402
+from privrec.runs.run_spec import RunSpec  # noqa: E402
 
 RAY_ENTRY = "privrec.experiments.ray_executor:RayExecutor"
 RAY_REGISTERED = "ray" in EXECUTORS  # by privrec itself (else the tests register it)

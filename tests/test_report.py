@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from privrec.cli.app import app
 from privrec.errors import DataError
 from privrec.experiments.report import build_report, write_report
-from privrec.experiments.sweep import RunSpec, SweepSpec, write_results
+from privrec.experiments.sweep_results import write_results
+from privrec.experiments.sweep_spec import SweepSpec
+from privrec.runs.run_spec import RunSpec
 
 PAPER = ("logistic", "linear_svm_c1", "rbf_svm", "decision_tree")
 

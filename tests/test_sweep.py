@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from privrec.errors import ConfigError
-from privrec.experiments.sweep import RunSpec, SweepSpec, load_sweep_toml, run_sweep
+from privrec.experiments.sweep_runner import run_sweep
+from privrec.experiments.sweep_spec import SweepSpec, load_sweep_toml
+from privrec.runs.run_spec import RunSpec
 
 TINY_DATA = {"n_users": 300, "n_items": 100, "density": 0.08, "strength": 0.6, "seed": 1}
 TINY_TRAIN = {"embedding_size": 8, "epochs": 5, "batch_size": 512, "learning_rate": 0.01}
@@ -189,4 +191,4 @@ def test_erasure_runs_in_a_sweep(tmp_path: Path):
     assert not np.isnan(row["trained_attr_max_roc_auc"]) and not np.isnan(row["test_hr@10"])
     run_dir = tmp_path / "runs" / row["run_id"]
     assert (run_dir / "embeddings_trained.npz").is_file()
-    assert (run_dir / "audit_trained.json").is_file()
+    assert (run_dir / "audit_trained" / "audit.json").is_file()

@@ -7,8 +7,10 @@ from privrec.artifacts import load_embeddings
 from privrec.data.sampling import sample_negatives
 from privrec.data.split import leave_last_out
 from privrec.errors import ConfigError, FitError
-from privrec.experiments.run import train_and_evaluate, write_run
 from privrec.models.losses import bpr_loss
+from privrec.runs.pipeline import run_pipeline, train_and_evaluate
+from privrec.runs.run_directory import write_run
+from privrec.runs.run_spec import RunSpec
 from privrec.training import TrainConfig, Trainer
 
 FAST = dict(embedding_size=8, epochs=6, batch_size=512, learning_rate=0.01, patience=0)
@@ -57,18 +59,21 @@ def test_early_stopping_keeps_best(tiny):
     assert tm.validation["hr@10"] == max(hrs) == hrs[tm.best_epoch - 1]
 
 
+def _spec(ds, cfg):
+    return RunSpec(dataset=ds.name, train=cfg, seed=cfg.seed, attackers=None)
+
+
 def test_same_seed_same_embeddings(tiny, tmp_path):
     split = leave_last_out(tiny.interactions)
     cfg = TrainConfig(**FAST)
     paths = []
     for name in ("a", "b"):
-        m, t = train_and_evaluate(tiny, split, cfg)
-        paths.append(write_run(tmp_path / name, tiny, split, cfg, m, t))
+        paths.append(write_run(tmp_path / name, run_pipeline(_spec(tiny, cfg), tiny, split)))
     a, b = (load_embeddings(p) for p in paths)
     assert np.array_equal(a.user_vectors, b.user_vectors)
     assert np.array_equal(a.item_vectors, b.item_vectors)
     assert (paths[0] / "embeddings.npz").read_bytes() == (paths[1] / "embeddings.npz").read_bytes()
-    c, _ = train_and_evaluate(tiny, split, cfg.replace(seed=1))
+    c, _ = train_and_evaluate(_spec(tiny, cfg.replace(seed=1)), tiny, split)
     assert c["validation"] != {} and load_embeddings(paths[0]).user_ids.dtype.kind in "iu"
 
 
@@ -78,22 +83,24 @@ def test_divergence_raises_fit_error(tiny):
     with pytest.raises(FitError) as info:
         Trainer(cfg).fit(split)
     assert info.value.reason in ("nan_loss", "exploding_norm")
-    metrics, trained = train_and_evaluate(tiny, split, cfg)
+    metrics, trained = train_and_evaluate(_spec(tiny, cfg), tiny, split)
     assert metrics["status"] == "diverged" and trained is None
 
 
 def test_write_run_is_atomic_and_refuses_overwrite(tiny, tmp_path):
     split = leave_last_out(tiny.interactions)
     cfg = TrainConfig(**{**FAST, "epochs": 1})
-    m, t = train_and_evaluate(tiny, split, cfg)
-    out = write_run(tmp_path / "run", tiny, split, cfg, m, t)
+    run = run_pipeline(_spec(tiny, cfg), tiny, split)
+    out = write_run(tmp_path / "run", run)
     assert sorted(p.name for p in out.iterdir()) == [
         "config.json",
         "embeddings.npz",
         "metrics.json",
+        "seen.npz",
+        "summary.json",
     ]
     with pytest.raises(ValueError, match="already exists"):
-        write_run(tmp_path / "run", tiny, split, cfg, m, t)
+        write_run(tmp_path / "run", run)
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 

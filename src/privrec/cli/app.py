@@ -94,49 +94,42 @@ def train(
 ) -> None:
     """Train a recommender (optionally privacy-adversarial) and evaluate it."""
     with cli_errors():
+        from privrec.api import train as train_run
+        from privrec.api import train_spec
         from privrec.cli.options import parse_weights
-        from privrec.data.split import leave_last_out
-        from privrec.defences import DependenceSpec, build_dependence_penalties
-        from privrec.defences.adversarial import AdversarySpec, build_adversaries
-        from privrec.experiments.run import train_and_evaluate, write_run
-        from privrec.training.config import TrainConfig
 
-        cfg = TrainConfig(
-            model=model,
-            loss=loss,
-            embedding_size=embedding_size,
-            epochs=epochs,
-            learning_rate=learning_rate,
-            reg=reg,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            patience=patience,
-            max_grad_norm=max_grad_norm,
-            seed=seed,
-            num_threads=threads,
-            collapse_ratio=collapse_ratio,
-            selection=selection,
-        )
-        spec = AdversarySpec(
-            weights=parse_weights(adv or []),
-            head=adv_head,
-            n_heads=adv_heads,
-            schedule=adv_schedule,
-            steps=adv_steps,
-            reinit_every=adv_reinit,
-            objective=adv_objective,
-            probe=adv_probe,
-            seed=seed,
-        )
-        dep = DependenceSpec(
-            mmd=parse_weights(mmd or [], "--mmd"),
-            hsic=parse_weights(hsic or [], "--hsic"),
-            sample_size=dep_sample,
-            schedule=dep_schedule,
-            seed=seed,
-        )
-        if out is not None and out.exists() and not overwrite:
-            raise common.ConfigError(f"{out} already exists (use --overwrite to replace it)")
+        options = {
+            "embedding_size": embedding_size,
+            "epochs": epochs,
+            "adversaries": parse_weights(adv or []),
+            "adversary": {
+                "head": adv_head,
+                "n_heads": adv_heads,
+                "schedule": adv_schedule,
+                "steps": adv_steps,
+                "reinit_every": adv_reinit,
+                "objective": adv_objective,
+                "probe": adv_probe,
+            },
+            "mmd": parse_weights(mmd or [], "--mmd"),
+            "hsic": parse_weights(hsic or [], "--hsic"),
+            "dependence": {"sample_size": dep_sample, "schedule": dep_schedule},
+            "seed": seed,
+            "model": model,
+            "loss": loss,
+            "learning_rate": learning_rate,
+            "reg": reg,
+            "batch_size": batch_size,
+            "optimizer": optimizer,
+            "patience": patience,
+            "max_grad_norm": max_grad_norm,
+            "num_threads": threads,
+            "collapse_ratio": collapse_ratio,
+            "selection": selection,
+        }
+        train_spec(None, **options)  # every setting is checked before the data is loaded
+        if out is not None:
+            common.check_output(out, overwrite)
         ds = common.load(
             dataset,
             data_dir,
@@ -152,28 +145,14 @@ def train(
             syn_mode,
             syn_seed,
         )
-        split = leave_last_out(ds.interactions)
-        penalties = [
-            *build_adversaries(ds.attributes, spec, embedding_size),
-            *build_dependence_penalties(ds.attributes, dep, embedding_size),
-        ]
         with common.epoch_progress(epochs, enabled=not quiet) as cb:
-            metrics, trained = train_and_evaluate(ds, split, cfg, penalties, cb)
+            run = train_run(ds, callback=cb, **options)
         if out is not None:
-            write_run(
-                out,
-                ds,
-                split,
-                cfg,
-                metrics,
-                trained,
-                {"adversary": spec.to_dict(), "dependence": dep.to_dict()},
-                overwrite=overwrite,
-            )
-        _print_metrics(metrics, cfg.k)
+            run.save(out, overwrite=overwrite)
+        _print_metrics(run.metrics, run.spec.train.k if run.spec is not None else 10)
         if out is not None:
-            console.print(f"run written to [bold]{out}[/bold]")
-        if metrics["status"] != "ok":
+            console.print(f"run written to [bold]{common.escape(str(out))}[/bold]")
+        if run.status != "ok":
             raise typer.Exit(3)
 
 
@@ -197,6 +176,44 @@ def _print_metrics(metrics: dict, k: int) -> None:
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
         f"{metrics['seconds_per_epoch']:.2f} s/epoch, {metrics['wall_seconds']:.1f} s in all"
     )
+
+
+@app.command()
+def recommend(
+    run_dir: Path = typer.Argument(
+        ...,
+        help="Run directory (written by train, erase, a sweep or Run.save).",
+        show_default=False,
+    ),
+    users: str | None = typer.Option(
+        None, "--users", "-u", help="Comma-separated user ids (default: every user)."
+    ),
+    k: int = typer.Option(10, "--k", "-k", help="Items per user."),
+    include_seen: bool = typer.Option(
+        False, "--include-seen", help="Also rank the items of the user's training interactions."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records instead of a table."),
+) -> None:
+    """Top-k recommendations of a run's vectors (score = user · item + bias)."""
+    with cli_errors():
+        from privrec.api import load_run
+
+        wanted = None
+        if users is not None:
+            wanted = [u.strip() for u in users.split(",") if u.strip()]
+            if not wanted:
+                raise common.ConfigError("--users: give at least one user id")
+        run = load_run(run_dir)
+        recs = run.recommend(users=wanted, k=k, exclude_seen=not include_seen)
+        if as_json:
+            sys.stdout.write(recs.to_json(orient="records") + "\n")
+            return
+        table = Table(title=f"top-{k} recommendations of {common.escape(str(run_dir))}")
+        for col in ("user", "rank", "item", "score"):
+            table.add_column(col, justify="right" if col != "item" else "left")
+        for rec in recs.itertuples(index=False):
+            table.add_row(str(rec.user), str(rec.rank), str(rec.item), f"{rec.score:.4f}")
+        console.print(table)
 
 
 @data_app.command("info")
@@ -251,9 +268,21 @@ def demo(
 ) -> None:
     """Offline demo on synthetic data with a planted attribute (seconds)."""
     with cli_errors():
-        from privrec.experiments.demo import run_demo
+        from privrec.experiments.demo import DEMO_INTRO, run_demo
+        from privrec.experiments.report import print_report
 
-        run_demo(out, progress=not quiet)
+        console.print(f"[bold]privrec demo[/bold]: {DEMO_INTRO}", highlight=False)
+        res = run_demo(out, progress=not quiet)
+        keys = ("attr_max_roc_auc", "attr_acc", "hr", "pareto", "diverged")
+        print_report(res.report, console, keys=keys)
+        console.print(
+            f"{res.sweep.computed} run(s) computed, {res.sweep.skipped} reused, in "
+            f"{res.seconds:.1f} s",
+            highlight=False,
+        )
+        for kind, path in res.report.files.items():
+            console.print(f"{kind}: {path.resolve()}", highlight=False)
+        console.print(f"results written to [bold]{out.resolve()}[/bold]")
 
 
 def _register_extensions() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from privrec.data.dataset import Dataset
@@ -19,23 +20,33 @@ err_console = Console(stderr=True)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
-
-
-warnings.showwarning = _one_line_warning
+    err_console.print(
+        f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True
+    )
 
 
 @contextmanager
 def cli_errors():
-    """Turn privrec's errors into one clear line on stderr and exit status 2."""
+    """Within one command: privrec's errors become one clear line on stderr and exit status 2,
+    and warnings print as one line (the previous warning display is restored afterwards)."""
+    previous = warnings.showwarning
+    warnings.showwarning = _one_line_warning
     try:
         yield
     except PrivrecError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")
         raise typer.Exit(130) from None
+    finally:
+        warnings.showwarning = previous
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Fail before any work when ``out`` exists and may not be replaced."""
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} already exists (use --overwrite to replace it)")
 
 
 DatasetOpt = typer.Option("synthetic", "--dataset", "-d", help="synthetic, ml-100k, ml-1m or csv.")

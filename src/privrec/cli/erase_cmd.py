@@ -99,44 +99,34 @@ def erase(
     adversarially trained run this is the combined defence.
     """
     with cli_errors():
-        from privrec.artifacts import read_json
-        from privrec.data.registry import load_dataset
-        from privrec.defences.erasure import METHODS
-        from privrec.experiments.erase_run import erase_run, synthetic_options_from_notes
+        from privrec.api import dataset_of_run, load_run
+        from privrec.api import erase as erase_run
+        from privrec.runs.pipeline import AuditStep, ErasureStep
 
-        if method not in METHODS:
-            raise ConfigError(
-                f"unknown erasure method {method!r}; expected one of: {', '.join(METHODS)}"
-            )
         names = [n.strip() for n in attributes.split(",") if n.strip()]
         if not names:
             raise ConfigError("--attributes: name at least one attribute (e.g. gender,age)")
         options = _parse_options(option or [])
+        ErasureStep(method, tuple(names), options, holdout, seed)  # fail before any work
         chosen = None if attackers.strip().lower() == "none" else attackers
         if chosen is not None:
-            try:
-                from privrec.audit.attackers import resolve_attackers
-            except ModuleNotFoundError:
-                pass
-            else:
-                resolve_attackers(chosen)  # fail on a typo before the work
-        if out.exists() and not overwrite:
-            raise ConfigError(f"{out} already exists (use --overwrite to replace it)")
-        config = read_json(run_dir / "config.json")
-        name = dataset or config.get("dataset")
+            AuditStep(chosen)  # an unknown attacker fails before the work
+        common.check_output(out, overwrite)
+        if out.resolve() == run_dir.resolve():
+            raise ConfigError("the output directory must differ from the source run directory")
+        source = load_run(run_dir)
+        name = dataset or source.dataset
         if not name:
             raise ConfigError(f"{run_dir}/config.json records no dataset: pass --dataset")
-        if name == "synthetic":
-            syn = synthetic_options_from_notes(config.get("dataset_notes", [])) or {}
-            given = {
-                "n_users": syn_users,
-                "n_items": syn_items,
-                "strength": syn_strength,
-                "mode": syn_mode,
-                "seed": syn_seed,
-            }
-            syn.update({key: v for key, v in given.items() if v is not None})
-            ds = load_dataset("synthetic", synthetic=syn)
+        if name == "synthetic" and source.spec is not None and source.dataset == "synthetic":
+            ds = dataset_of_run(
+                source,
+                n_users=syn_users,
+                n_items=syn_items,
+                strength=syn_strength,
+                mode=syn_mode,
+                seed=syn_seed,
+            )
         else:
             ds = common.load(
                 name,
@@ -147,26 +137,33 @@ def erase(
                 item_col,
                 time_col,
                 continuous,
+                *_synthetic_args(syn_users, syn_items, syn_strength, syn_mode, syn_seed),
             )
-        summary = erase_run(
-            run_dir,
+        run = erase_run(
+            source,
             ds,
-            names,
-            method,
-            out,
-            seed=seed,
-            attackers=chosen,
-            k=k,
-            overwrite=overwrite,
-            options=options,
-            folds=folds,
-            jobs=jobs,
-            audit_source=not no_source_audit,
+            method=method,
+            attributes=names,
             holdout=holdout,
+            options=options,
+            attackers=chosen,
+            folds=folds,
+            seed=seed,
+            jobs=jobs,
+            audit_trained=not no_source_audit,
             progress=not quiet,
         )
-        _print_summary(summary, k)
-        console.print(f"erased run written to [bold]{out}[/bold]")
+        run.save(out, overwrite=overwrite)
+        _print_summary(run, k)
+        console.print(f"erased run written to [bold]{common.escape(str(out))}[/bold]")
+
+
+def _synthetic_args(users, items, strength, mode, seed) -> list:
+    """The synthetic generator's positional arguments of :func:`common.load` (defaults where
+    not given)."""
+    given = (users, items, strength, mode, seed)
+    defaults = (1000, 400, 0.5, "direction", 0)
+    return [d if g is None else g for g, d in zip(given, defaults, strict=True)]
 
 
 def _parse_options(items: list[str]) -> dict:
@@ -194,10 +191,10 @@ def _parse_options(items: list[str]) -> dict:
     return out
 
 
-def _print_summary(summary: dict, k: int) -> None:
-    metrics = summary["metrics"]
-    er = summary["config"]["erasure"]
-    src = metrics["source"]
+def _print_summary(run, k: int) -> None:
+    metrics = run.metrics
+    er = run.erasure
+    before = metrics["before_erasure"]
     table = Table(
         title=f"{er['method']} erasure of {', '.join(er['attributes'])} "
         f"(rank {er['rank_removed']} of the user space edited)"
@@ -207,12 +204,14 @@ def _print_summary(summary: dict, k: int) -> None:
     table.add_column("after", justify="right")
     for part in ("validation", "test"):
         for m in (f"hr@{k}", f"ndcg@{k}"):
-            table.add_row(f"{part} {m.upper()}", _num(src[part][m], 4), _num(metrics[part][m], 4))
+            table.add_row(
+                f"{part} {m.upper()}", _num(before[part][m], 4), _num(metrics[part][m], 4)
+            )
     leak = metrics.get("leakage")
     if leak:
-        before = {r["attribute"]: r for r in (leak.get("before") or [])}
-        for r in leak["after"]:
-            b = before.get(r["attribute"], {})
+        prior = {r["attribute"]: r for r in (before.get("leakage") or [])}
+        for r in leak:
+            b = prior.get(r["attribute"], {})
             name = r["attribute"]
             if r.get("kind") == "continuous":
                 table.add_row(f"{name}: max R²", _num(b.get("max_r2"), 3), _num(r["max_r2"], 3))
@@ -228,8 +227,8 @@ def _print_summary(summary: dict, k: int) -> None:
                 _pct(r.get("max_balanced_accuracy")),
             )
     console.print(table)
-    if summary.get("audit") is None and leak is None:
-        console.print("no leakage audit (--attackers none, or privrec.audit unavailable)")
+    if leak is None:
+        console.print("no leakage audit (--attackers none)")
     elif er.get("holdout"):
         console.print(
             f"leakage measured on the {er['holdout_users']:,} users whose labels the eraser "

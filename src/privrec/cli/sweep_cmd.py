@@ -114,7 +114,9 @@ def sweep(
     """Run a grid of trainings + audits (resumable: rerun to continue), then report."""
     with cli_errors():
         from privrec.experiments.report import write_report
-        from privrec.experiments.sweep import RunSpec, SweepSpec, load_sweep_toml, run_sweep
+        from privrec.experiments.sweep_runner import run_sweep
+        from privrec.experiments.sweep_spec import SweepSpec, load_sweep_toml
+        from privrec.runs.run_spec import RunSpec
 
         if config is not None:
             spec = load_sweep_toml(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from privrec.data.dataset import Dataset
@@ -38,10 +39,9 @@ def load_dataset(
 
         opts = dict(csv or {})
         if "interactions_path" not in opts:
-            raise ConfigError(
-                "dataset 'csv' needs --interactions FILE (and optionally --attributes)"
-            )
-        return load_csv(**opts)
+            raise ConfigError("dataset 'csv' needs an interactions file (CLI: --interactions FILE)")
+        recorded = {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()}
+        return replace(load_csv(**opts), options=recorded)
     if name in ("ml-1m", "ml-100k"):
         from privrec.data.download import resolve_dataset_dir
         from privrec.data.movielens import load_ml1m, load_ml100k

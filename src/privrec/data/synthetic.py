@@ -20,7 +20,7 @@ A second attribute ``noise`` (3 balanced classes independent of everything) is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -105,9 +105,11 @@ def make_synthetic(config: SyntheticConfig | None = None, **overrides) -> Datase
         items_out.append(order[keep])
     users = np.concatenate(users_out)
     items = np.concatenate(items_out)
-    return assemble_synthetic(
+    ds = assemble_synthetic(
         "synthetic", users, items, n_u, n_i, attr, len(probs), noise_attr, rng, f"synthetic {cfg}"
     )
+    options = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+    return replace(ds, options=options)
 
 
 def assemble_synthetic(

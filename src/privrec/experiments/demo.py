@@ -4,9 +4,13 @@ data with a planted attribute, offline, in seconds."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from privrec.cli.common import console
+if TYPE_CHECKING:
+    from privrec.experiments.report import Report
+    from privrec.experiments.sweep_runner import SweepOutcome
 
 #: The demo's synthetic data: the hidden attribute ``attr`` (70/30) shapes users' tastes.
 DEMO_DATA: dict = {"n_users": 1200, "n_items": 200, "density": 0.08, "strength": 0.6, "seed": 2}
@@ -26,8 +30,9 @@ DEMO_ATTACKERS: tuple[str, ...] = ("logistic", "rbf_svm")
 
 
 def demo_sweep():
-    """The demo's :class:`~privrec.experiments.sweep.SweepSpec` (one size × 3 λ × 1 seed)."""
-    from privrec.experiments.sweep import RunSpec, SweepSpec
+    """The demo's :class:`~privrec.experiments.sweep_spec.SweepSpec` (one size × 3 λ × 1 seed)."""
+    from privrec.experiments.sweep_spec import SweepSpec
+    from privrec.runs.run_spec import RunSpec
 
     base = RunSpec.from_dict(
         {
@@ -44,29 +49,30 @@ def demo_sweep():
     )
 
 
-def run_demo(out: Path, progress: bool = True) -> Path:
-    """Sweep λ on synthetic data, audit every model, write and print the report."""
-    from privrec.experiments.report import print_report, write_report
-    from privrec.experiments.sweep import run_sweep
+DEMO_INTRO = (
+    "BPR-MF on synthetic data whose users' tastes depend on a hidden attribute 'attr'; "
+    f"adversarial heads with λ ∈ {{{', '.join(f'{v:g}' for v in DEMO_LAMBDAS)}}}; attackers "
+    f"{', '.join(DEMO_ATTACKERS)} (5-fold CV)."
+)
+"""One sentence on what the demo does (printed by ``privrec demo``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class DemoOutcome:
+    """What :func:`run_demo` did: the sweep, its report and the wall time."""
+
+    sweep: SweepOutcome
+    report: Report
+    seconds: float
+
+
+def run_demo(out: str | Path, progress: bool = True) -> DemoOutcome:
+    """Sweep λ on synthetic data, audit every model and write the report into ``out``."""
+    from privrec.experiments.report import write_report
+    from privrec.experiments.sweep_runner import run_sweep
 
     out = Path(out)
     start = time.perf_counter()
-    console.print(
-        "[bold]privrec demo[/bold]: BPR-MF on synthetic data whose users' tastes depend on a "
-        "hidden attribute 'attr'; adversarial heads with λ ∈ "
-        f"{{{', '.join(f'{v:g}' for v in DEMO_LAMBDAS)}}}; attackers "
-        f"{', '.join(DEMO_ATTACKERS)} (5-fold CV).",
-        highlight=False,
-    )
     sweep = run_sweep(demo_sweep(), out, executor="local", progress=progress)
     rep = write_report(out)
-    print_report(rep, console, keys=("attr_max_roc_auc", "attr_acc", "hr", "pareto", "diverged"))
-    console.print(
-        f"{sweep.computed} run(s) computed, {sweep.skipped} reused, in "
-        f"{time.perf_counter() - start:.1f} s",
-        highlight=False,
-    )
-    for kind, path in rep.files.items():
-        console.print(f"{kind}: {path.resolve()}", highlight=False)
-    console.print(f"results written to [bold]{out.resolve()}[/bold]")
-    return out
+    return DemoOutcome(sweep, rep, time.perf_counter() - start)

@@ -2,7 +2,7 @@
 
 The interface is deliberately small so that another backend (e.g. Ray, in its own module
 ``privrec.experiments.ray_executor``) can be added without touching
-:mod:`~privrec.experiments.sweep`:
+:mod:`~privrec.experiments.sweep_runner`:
 
 * construct with ``Executor(workers=None)`` (``None`` = the backend's default);
 * use as a context manager (``__exit__`` releases workers and cancels tasks not yet started);

@@ -1,7 +1,7 @@
 """``privrec report``: the paper's tables, the trade-off figure and the Pareto front of a sweep.
 
 Reads a sweep directory (``sweep.json`` + ``results.json``, written by
-:func:`~privrec.experiments.sweep.run_sweep`) and writes ``report.md``, ``tradeoff.png`` and a
+:func:`~privrec.experiments.sweep_runner.run_sweep`) and writes ``report.md``, ``tradeoff.png`` and a
 self-contained ``report.html`` (tables as HTML, the figure embedded as base64).
 
 Tables follow the paper's layout (Tables 1–4), with our mean ± std over seeds next to the paper's
@@ -168,7 +168,7 @@ class Report:
 def load_sweep(sweep_dir: str | Path) -> tuple[dict, pd.DataFrame]:
     """``(sweep.json content, results table)`` of a sweep directory."""
     from privrec.artifacts import read_json
-    from privrec.experiments.sweep import load_results
+    from privrec.experiments.sweep_results import load_results
 
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / "sweep.json").exists():

@@ -52,8 +52,9 @@ def paper_sweep(
     epochs: int | None = None,
     folds: int = 5,
 ):
-    """The :class:`~privrec.experiments.sweep.SweepSpec` of the paper's grid."""
-    from privrec.experiments.sweep import RunSpec, SweepSpec
+    """The :class:`~privrec.experiments.sweep_spec.SweepSpec` of the paper's grid."""
+    from privrec.experiments.sweep_spec import SweepSpec
+    from privrec.runs.run_spec import RunSpec
 
     if seeds < 1:
         raise ConfigError(f"seeds must be >= 1, got {seeds}")
@@ -113,9 +114,9 @@ def reproduce(
     executor_options: Mapping[str, Any] | None = None,
 ) -> ReproduceOutcome:
     """Run the paper's grid into ``out`` (resumable) and write the report there
-    (``executor_options``: see :func:`~privrec.experiments.sweep.run_sweep`)."""
+    (``executor_options``: see :func:`~privrec.experiments.sweep_runner.run_sweep`)."""
     from privrec.experiments.report import write_report
-    from privrec.experiments.sweep import run_sweep
+    from privrec.experiments.sweep_runner import run_sweep
 
     start = time.perf_counter()
     spec = paper_sweep(dataset, data_dir, seeds, attackers, grid_attackers, epochs=epochs)

@@ -84,12 +84,25 @@ class Trainer:
         self._model = model
 
     def fit(self, split: Split) -> TrainedModel:
+        """Train on ``split.train``, selecting on ``split.validation``; see the class.
+
+        ``config.num_threads`` applies during the call only: torch's thread count is
+        restored afterwards."""
+        if len(split.train) == 0:
+            raise ConfigError("the training split is empty: nothing to train on")
+        threads = self.config.num_threads
+        previous = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            return self._fit(split)
+        finally:
+            if threads and torch.get_num_threads() != previous:
+                torch.set_num_threads(previous)
+
+    def _fit(self, split: Split) -> TrainedModel:
         cfg = self.config
         train = split.train
-        if len(train) == 0:
-            raise ConfigError("the training split is empty: nothing to train on")
-        if cfg.num_threads:
-            torch.set_num_threads(cfg.num_threads)
         rng = np.random.default_rng(cfg.seed)
         model = self._model or build_model(
             cfg.model,

@@ -1,0 +1,336 @@
+"""The curated Python API: load data, train (with defences), audit, erase, save, load, recommend.
+
+Every function here is a thin front to the one run pipeline
+(:func:`privrec.runs.pipeline.run_pipeline`) and the one run-directory schema
+(:mod:`privrec.runs.run_directory`); the ``privrec`` command uses the same functions.
+
+Example::
+
+    import privrec
+
+    ds = privrec.load_dataset("synthetic", seed=0)
+    run = privrec.train(ds, embedding_size=16, epochs=20, adversaries={"attr": 0.5}, seed=0)
+    run.metrics["test"]["hr@10"]
+    audit = privrec.audit(run, ds, attackers="fast")
+    recs = run.recommend(users=ds.user_ids[:5], k=10)
+    run.save("out/run"); again = privrec.load_run("out/run")
+    erased = privrec.erase(run, ds, method="leace", attributes=["attr"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from privrec.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from privrec.audit.result import AuditResult
+    from privrec.data.dataset import Dataset
+    from privrec.runs.run_result import Run
+    from privrec.runs.run_spec import RunSpec
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    seed: int | None = None,
+    download: bool = True,
+    progress: bool = False,
+    **options: Any,
+) -> Dataset:
+    """Load a dataset by name: ``synthetic``, ``ml-100k``, ``ml-1m`` or ``csv``.
+
+    Args:
+        name: the dataset.
+        data_dir: folder of the MovieLens files (default: ``$PRIVREC_DATA_DIR/<name>/``, then
+            the user cache, then a verified download).
+        seed: seed of the synthetic generator.
+        download: allow downloading MovieLens when no local copy is found.
+        progress: show a download progress bar.
+        **options: synthetic generator fields (:class:`~privrec.data.synthetic.SyntheticConfig`:
+            ``n_users``, ``n_items``, ``strength``, ``mode``...) or, for ``csv``, the
+            arguments of :func:`~privrec.data.tabular.load_csv` (``interactions_path``,
+            ``attributes_path``...).
+
+    Returns:
+        The :class:`~privrec.data.dataset.Dataset` (its ``user_ids`` are the original ids).
+    """
+    from privrec.data.registry import load_dataset as _load
+
+    if seed is not None:
+        if name != "synthetic":
+            raise ConfigError("seed= applies to the synthetic dataset only")
+        options["seed"] = seed
+    if options and name in ("ml-1m", "ml-100k"):
+        raise ConfigError(f"dataset {name!r} takes no options, got {', '.join(options)}")
+    return _load(
+        name,
+        data_dir,
+        download=download,
+        progress=progress,
+        synthetic=options if name == "synthetic" else None,
+        csv=options if name == "csv" else None,
+    )
+
+
+def train_spec(
+    dataset: Dataset | None,
+    *,
+    embedding_size: int = 32,
+    epochs: int = 60,
+    adversaries: Mapping[str, float] | None = None,
+    adversary: Mapping[str, Any] | None = None,
+    mmd: Mapping[str, float] | None = None,
+    hsic: Mapping[str, float] | None = None,
+    dependence: Mapping[str, Any] | None = None,
+    attackers: str | Sequence[str] | None = None,
+    audit_attributes: Sequence[str] = (),
+    folds: int = 5,
+    seed: int = 0,
+    **train_options: Any,
+) -> RunSpec:
+    """The :class:`~privrec.runs.run_spec.RunSpec` that :func:`train` runs (same arguments;
+    ``dataset=None`` checks the settings alone, before any data is loaded)."""
+    from privrec.defences.adversarial import AdversarySpec
+    from privrec.defences.dependence import DependenceSpec
+    from privrec.runs.run_spec import RUN_TRAIN_DEFAULTS, RunSpec
+    from privrec.training.config import TrainConfig
+
+    for name, given in (("adversary", adversary), ("dependence", dependence)):
+        for key in ("weights", "mmd", "hsic", "seed"):
+            if given and key in given:
+                raise ConfigError(
+                    f"{name}[{key!r}]: give the weights as adversaries=/mmd=/hsic= and the "
+                    "seed as seed="
+                )
+    try:
+        config = TrainConfig(
+            **{
+                **RUN_TRAIN_DEFAULTS,
+                **train_options,
+                "embedding_size": embedding_size,
+                "epochs": epochs,
+                "seed": seed,
+            }
+        )
+        adv = AdversarySpec(weights=dict(adversaries or {}), seed=seed, **dict(adversary or {}))
+        dep = DependenceSpec(
+            mmd=dict(mmd or {}), hsic=dict(hsic or {}), seed=seed, **dict(dependence or {})
+        )
+    except TypeError as exc:  # an unknown keyword
+        raise ConfigError(str(exc)) from None
+    return RunSpec(
+        dataset=dataset.name if dataset is not None else "synthetic",
+        data_options=dict(dataset.options) if dataset is not None else {},
+        train=config,
+        adversary=adv,
+        dependence=None if dep.empty else dep,
+        audit_attributes=tuple(audit_attributes),
+        attackers=attackers
+        if attackers is None or isinstance(attackers, str)
+        else tuple(attackers),
+        folds=folds,
+        seed=seed,
+    )
+
+
+def train(
+    dataset: Dataset,
+    *,
+    embedding_size: int = 32,
+    epochs: int = 60,
+    adversaries: Mapping[str, float] | None = None,
+    adversary: Mapping[str, Any] | None = None,
+    mmd: Mapping[str, float] | None = None,
+    hsic: Mapping[str, float] | None = None,
+    dependence: Mapping[str, Any] | None = None,
+    attackers: str | Sequence[str] | None = None,
+    audit_attributes: Sequence[str] = (),
+    folds: int = 5,
+    seed: int = 0,
+    callback: Callable[[dict], None] | None = None,
+    **train_options: Any,
+) -> Run:
+    """Train a recommender on ``dataset`` (optionally with defences) and evaluate it.
+
+    Args:
+        dataset: from :func:`load_dataset`.
+        embedding_size: dimension of the user and item vectors (the defences use the same).
+        epochs: maximum epochs (early stopping on validation HR@10, see ``patience``).
+        adversaries: attribute → λ of adversarial heads behind gradient reversal.
+        adversary: other :class:`~privrec.defences.adversarial.AdversarySpec` fields
+            (``head``, ``n_heads``, ``steps``, ``schedule``, ``objective``...).
+        mmd, hsic: attribute → weight of a kernel dependence penalty.
+        dependence: other :class:`~privrec.defences.dependence.DependenceSpec` fields.
+        attackers: audit the trained vectors with this attacker preset or list (default: no
+            audit; :func:`audit` audits later).
+        audit_attributes: attributes to audit (default: those the defences name, else the
+            dataset's usual ones).
+        folds: cross-validation folds of the audit.
+        seed: seed of initialisation, sampling, heads and audit.
+        callback: called with each epoch's record.
+        **train_options: other :class:`~privrec.training.config.TrainConfig` fields
+            (``learning_rate``, ``batch_size``, ``optimizer``, ``patience``, ``model``...).
+
+    Returns:
+        The :class:`~privrec.runs.run_result.Run`; ``run.status`` is ``"diverged"`` (and
+        it has no vectors) when training diverged.
+    """
+    from privrec.runs.pipeline import run_pipeline
+
+    spec = train_spec(
+        dataset,
+        embedding_size=embedding_size,
+        epochs=epochs,
+        adversaries=adversaries,
+        adversary=adversary,
+        mmd=mmd,
+        hsic=hsic,
+        dependence=dependence,
+        attackers=attackers,
+        audit_attributes=audit_attributes,
+        folds=folds,
+        seed=seed,
+        **train_options,
+    )
+    return run_pipeline(spec, dataset, callback=callback)
+
+
+def audit(
+    run: Run,
+    dataset: Dataset,
+    *,
+    attributes: Sequence[str] | None = None,
+    attackers: str | Sequence[str] = "paper",
+    folds: int = 5,
+    seed: int = 0,
+    jobs: int = 1,
+    progress: bool = False,
+) -> AuditResult:
+    """Audit how well ``dataset``'s private attributes can be read from ``run``'s user vectors.
+
+    Args:
+        run: a trained, erased or loaded run.
+        dataset: the dataset holding the attributes (matched to the run's users by id).
+        attributes: attributes to audit (default: the run's audited attributes, else all).
+        attackers: preset (``fast``, ``paper``, ``strong``, ``all``) or attacker names.
+        folds: cross-validation folds over users.
+        seed: seed of the folds and attackers.
+        jobs: worker processes.
+        progress: show a progress bar.
+
+    Returns:
+        The :class:`~privrec.audit.result.AuditResult` (``.table`` per attacker,
+        ``.headline`` per attribute: the strongest attacker).
+    """
+    from privrec.audit import audit_vectors
+
+    emb = run._require_vectors()
+    names = list(attributes) if attributes is not None else list(run.audit_attributes) or None
+    return audit_vectors(
+        emb.user_ids,
+        emb.user_vectors,
+        dataset.attributes,
+        names=names,
+        attackers=attackers if isinstance(attackers, str) else list(attackers),
+        folds=folds,
+        seed=seed,
+        jobs=jobs,
+        progress=progress,
+    )
+
+
+def erase(
+    run: Run,
+    dataset: Dataset,
+    *,
+    method: str = "leace",
+    attributes: Sequence[str] | str,
+    holdout: float = 0.0,
+    options: Mapping[str, Any] | None = None,
+    attackers: str | Sequence[str] | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    jobs: int = 1,
+    audit_trained: bool = True,
+    progress: bool = False,
+) -> Run:
+    """Erase ``attributes`` from ``run``'s user vectors (LEACE or INLP) and re-evaluate.
+
+    Args:
+        run: a trained or loaded run of ``dataset``.
+        dataset: the dataset the run was trained on (same users, items and split).
+        method: ``leace`` or ``inlp``.
+        attributes: attributes to erase (a list or a comma-separated string).
+        holdout: share of the labelled users whose labels the eraser does not see; the
+            audit then scores only these users.
+        options: method options (see :func:`privrec.defences.erasure.fit_eraser`).
+        attackers: also audit the vectors before and after (default: no audit).
+        folds, jobs, progress: of the audit.
+        seed: seed of the eraser, the holdout draw and the audit.
+        audit_trained: with ``attackers``, also audit the vectors before erasure.
+
+    Returns:
+        A new :class:`~privrec.runs.run_result.Run` with the erased user vectors (item
+        vectors unchanged), ``metrics["before_erasure"]`` and the erasure record.
+    """
+    from privrec.runs.pipeline import AuditStep, ErasureStep, run_pipeline
+    from privrec.runs.run_spec import RunSpec
+
+    names = _names(attributes)
+    step = ErasureStep(method, tuple(names), dict(options or {}), holdout, seed)
+    audit_step = None
+    if attackers is not None and not (isinstance(attackers, str) and attackers == "none"):
+        audit_step = AuditStep(
+            attackers if isinstance(attackers, str) else tuple(attackers),
+            tuple(names),
+            folds,
+            seed,
+            jobs,
+            audit_trained,
+            progress,
+        )
+    spec = run.spec if run.spec is not None else RunSpec(dataset=dataset.name, attackers=None)
+    return run_pipeline(spec, dataset, source=run, erasure=step, audit=audit_step)
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run directory written by :meth:`Run.save <privrec.runs.run_result.Run.save>`,
+    ``privrec train``, ``privrec erase`` or a sweep (privrec 0.1's layout too)."""
+    from privrec.runs.run_directory import read_run
+
+    return read_run(path)
+
+
+def _names(attributes: Sequence[str] | str) -> list[str]:
+    if isinstance(attributes, str):
+        names = [n.strip() for n in attributes.split(",") if n.strip()]
+    else:
+        names = [str(n) for n in attributes]
+    if not names:
+        raise ConfigError("name at least one attribute (e.g. gender,age)")
+    return names
+
+
+def dataset_of_run(run: Run, progress: bool = False, **overrides: Any) -> Dataset:
+    """Reload the dataset a run was trained on, from the options its spec records
+    (``overrides`` replace recorded options, e.g. a ``data_dir``)."""
+    from privrec.runs.pipeline import load_spec_dataset
+
+    if run.spec is None:
+        raise DataError(
+            f"{run.path or 'the run'} records no settings to rebuild its dataset from; "
+            "load the dataset yourself"
+        )
+    spec = run.spec
+    data_dir = overrides.pop("data_dir", spec.data_dir)
+    opts = {**spec.data_options, **{k: v for k, v in overrides.items() if v is not None}}
+    spec = dataclasses.replace(spec, data_options=opts, data_dir=data_dir)
+    return load_spec_dataset(spec, progress=progress)
+
+
+__all__ = ["audit", "dataset_of_run", "erase", "load_dataset", "load_run", "train", "train_spec"]
