@@ -1,9 +1,10 @@
 """Run the attacker suite on user vectors: join to attributes, validate, cross-validate.
 
-Protocol (DESIGN.md §3): for every attribute, the users with a known value are split into
-``folds`` seeded folds (stratified for categorical attributes, plain ``KFold`` for continuous
-ones); every attacker is fitted on each training part and predicts the held-out part, and the
-metrics (:mod:`privrec.audit.metrics`) are computed on the pooled out-of-fold predictions.
+Protocol (docs/protocol.md, Leakage audit): for every attribute, the users with a known value
+are split into ``folds`` seeded folds (stratified for categorical attributes, plain ``KFold`` for
+continuous ones); every attacker is fitted on each training part and predicts the held-out part,
+and the metrics (:mod:`privrec.audit.metrics`) are computed on the pooled out-of-fold
+predictions.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Leakage through recommendations: can the top-k lists alone reveal an attribute?
 
 Each user's top-k items (score ``user_vectors @ item_vectors.T + item_bias``, the user's
-training items excluded — the candidate set of the validation ranking, DESIGN.md §3) become a
-binary bag of items, and the attacker suite is run on those bags instead of on the vectors. An
-observer who sees only what a user is recommended learns at most this much.
+training items excluded — the candidate set of the validation ranking, docs/protocol.md,
+Ranking accuracy) become a binary bag of items, and the attacker suite is run on those bags
+instead of on the vectors. An observer who sees only what a user is recommended learns at most
+this much.
 """
 
 from __future__ import annotations
@@ -115,9 +116,15 @@ def audit_recommendations(
             the :class:`~privrec.data.dataset.Dataset` (split with ``leave_last_out``).
         attributes: the private attributes (default: the dataset's).
         k: recommendations per user.
-        names, attackers, folds, seed, jobs, progress: as in
-            :func:`~privrec.audit.core.audit_vectors`; attackers must accept sparse input
+        names: attributes to audit (default: all of them), as in
+            :func:`~privrec.audit.core.audit_vectors`.
+        attackers: a preset, a comma list or a sequence of attacker names/presets, as in
+            :func:`~privrec.audit.core.audit_vectors`; every attacker must accept sparse input
             (logistic, linear SVMs, rbf_svm, decision_tree, random_forest, mlp, knn).
+        folds: cross-validation folds (≥ 2).
+        seed: seed of the fold split and of every attacker.
+        jobs: parallel worker processes over (attacker, fold).
+        progress: show a Rich progress bar over (attribute × attacker) on stderr.
 
     Raises:
         ConfigError: no attributes given for a bare split, or an attacker that needs dense input.

@@ -1,4 +1,4 @@
-"""The paper's leave-last-out split, made exact (DESIGN.md §3)."""
+"""The paper's leave-last-out split, made exact (docs/protocol.md, Split)."""
 
 from __future__ import annotations
 

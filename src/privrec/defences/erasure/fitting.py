@@ -36,7 +36,8 @@ def fit_eraser(
         method: ``"leace"`` (:func:`privrec.defences.erasure.leace.fit_leace`) or ``"inlp"``
             (:func:`privrec.defences.erasure.inlp.fit_inlp`).
         seed: seed of every random choice (INLP's held-out split; LEACE is deterministic).
-        **options: method options, see the two functions.
+        **options (object): method options (keyword arguments of the chosen method), see the
+            two functions.
     """
     if method not in METHODS:
         raise ConfigError(
