@@ -104,6 +104,7 @@ class TunedHistGB(BaseEstimator):
             score = float(np.max(est.validation_score_))
             if score > best_score:
                 best, best_score = est, score
+        assert best is not None, "CANDIDATES is empty"
         self.estimator_ = best
         self.best_params_ = best.get_params()
         if not self.regression:

@@ -62,7 +62,7 @@ def read_attributes_csv(
     for col in cols:
         text = df[col].str.strip()
         if col in continuous:
-            num = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+            num = pd.to_numeric(text.mask(text == ""), errors="coerce")  # empty → NaN
             bad = (num.isna() & (text != "")).to_numpy()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from privrec.audit.metrics import (
 from privrec.audit.result import TABLE_COLUMNS, AuditResult, build_headline
 from privrec.data.attributes import UserAttributes
 from privrec.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class AuditWarning(UserWarning):
@@ -446,7 +450,7 @@ class _progress:
     def __init__(self, enabled: bool, total: int) -> None:
         self.enabled = enabled
         self.total = total
-        self._progress = None
+        self._progress: Progress | None = None
 
     def __enter__(self):
         if not self.enabled:
@@ -460,7 +464,7 @@ class _progress:
             TimeElapsedColumn,
         )
 
-        self._progress = Progress(
+        progress = Progress(
             TextColumn("[bold]audit"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -468,11 +472,12 @@ class _progress:
             TextColumn("{task.fields[info]}"),
             console=Console(stderr=True),
         )
-        self._progress.__enter__()
-        task = self._progress.add_task("audit", total=self.total, info="")
+        self._progress = progress
+        progress.__enter__()
+        task = progress.add_task("audit", total=self.total, info="")
 
         def advance(label: str) -> None:
-            self._progress.update(task, advance=1, info=label)
+            progress.update(task, advance=1, info=label)
 
         return advance
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from privrec.data.dataset import Dataset
@@ -10,7 +12,7 @@ from privrec.data.split import leave_last_out
 
 def dataset_info(ds: Dataset) -> dict:
     inter = ds.interactions
-    info = {
+    info: dict[str, Any] = {
         "dataset": ds.name,
         "counts": inter.summary(),
         "split": leave_last_out(inter).summary(),

@@ -111,7 +111,7 @@ def load_csv(
     all_users = np.unique(user_ids)
     inter = Interactions.from_ids(user_ids, item_ids, ts, all_user_ids=all_users)
     cols = attribute_cols or [c for c in adf.columns if c != user_col]
-    continuous = set(continuous or [])
+    continuous_cols = set(continuous or [])
     attrs: dict[str, Attribute] = {}
     pos = {u: i for i, u in enumerate(a_users.tolist())}
     take = np.array([pos.get(u, -1) for u in inter.user_ids.tolist()])
@@ -119,8 +119,9 @@ def load_csv(
         _need(adf, apath, col, "--attribute")
         raw = adf[col].str.strip().to_numpy().astype(object)
         aligned = np.where(take >= 0, raw[take.clip(min=0)], "")
-        if col in continuous:
-            num = pd.to_numeric(pd.Series(aligned).replace("", np.nan), errors="coerce")
+        if col in continuous_cols:
+            values = pd.Series(aligned)
+            num = pd.to_numeric(values.mask(values == ""), errors="coerce")  # empty → NaN
             badmask = num.isna().to_numpy() & (aligned != "")
             if badmask.any():
                 raise DataError(

@@ -441,6 +441,9 @@ class _DependencePenalty(UserPenalty):
     """Shared machinery: label lookup, subsampling, kernels, null scale and objective."""
 
     prefix = "dep"
+    # buffers, registered in __init__
+    target: torch.Tensor
+    known: torch.Tensor
 
     def __init__(
         self, attribute: Attribute, weight: float, spec: DependenceSpec, dim: int | None = None
@@ -502,6 +505,7 @@ class _DependencePenalty(UserPenalty):
             return rbf_kernels(vecs, self.spec.multipliers)
         if self._rff is None or self._rff[0].shape[1] != vecs.shape[1]:
             self._draw_features(vecs.shape[1])
+        assert self._rff is not None  # drawn just above
         w, b = self._rff
         return _fourier(vecs, w, b, median_bandwidth(vecs), self.spec.multipliers)
 
@@ -606,6 +610,7 @@ class HSICPenalty(_DependencePenalty):
             return _one_hot(labels, self.n_classes, dtype)  # the delta kernel, exactly
         v = labels.to(dtype)
         v = ((v - v.mean()) / v.std().clamp_min(1e-12))[:, None]
+        assert self._label_rff is not None, "represent() draws the features first"
         w, b = self._label_rff
         return _fourier(v, w, b, median_bandwidth(v), (1.0,))[0]
 

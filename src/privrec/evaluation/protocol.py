@@ -49,7 +49,7 @@ def model_scorer(model) -> Callable[[np.ndarray], torch.Tensor]:
 
 def vectors_scorer(
     user_vectors: np.ndarray, item_vectors: np.ndarray, item_bias: np.ndarray
-) -> Callable[[np.ndarray], np.ndarray]:
+) -> Callable[[np.ndarray], torch.Tensor]:
     """Score function of exported MF vectors (e.g. after post-hoc erasure)."""
     uv = torch.from_numpy(np.ascontiguousarray(user_vectors, dtype=np.float32))
     iv = torch.from_numpy(np.ascontiguousarray(item_vectors, dtype=np.float32))
