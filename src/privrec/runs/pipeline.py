@@ -1,0 +1,545 @@
+"""The one run pipeline: train (or take a trained run) → evaluate → optional erasure → audit.
+
+:func:`run_pipeline` is the only place that runs these stages; ``privrec train``, ``privrec
+erase``, sweeps, ``reproduce``, ``demo`` and the Python API (:func:`privrec.train`,
+:func:`privrec.erase`) all go through it, and :func:`privrec.runs.run_directory.write_run`
+is the only writer of its result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from privrec.artifacts import Embeddings
+from privrec.data.attributes import Attribute, UserAttributes
+from privrec.data.dataset import Dataset
+from privrec.data.split import Split, leave_last_out
+from privrec.errors import ConfigError, DataError, FitError
+from privrec.evaluation.protocol import evaluate_split, model_scorer, vectors_scorer
+from privrec.runs.run_result import Run
+from privrec.runs.run_spec import RunSpec, audit_attributes_for
+from privrec.training.trainer import TrainedModel, Trainer
+
+EpochCallback = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class ErasureStep:
+    """Post-hoc erasure of the user vectors (see :func:`privrec.defences.erasure.fit_eraser`).
+
+    Attributes:
+        method: ``leace`` or ``inlp``.
+        attributes: attributes to erase (empty: the audited ones).
+        options: method options.
+        holdout: share of the labelled users (seeded draw) whose labels the eraser does not
+            see; the audit then scores only these users.
+        seed: seed of the eraser and of the holdout draw.
+    """
+
+    method: str
+    attributes: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    holdout: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from privrec.defences.erasure.fitting import METHODS
+
+        if self.method not in METHODS:
+            raise ConfigError(
+                f"unknown erasure method {self.method!r}; expected one of: {', '.join(METHODS)}"
+            )
+        if not 0 <= self.holdout < 1:
+            raise ConfigError(f"holdout must be in [0, 1), got {self.holdout}")
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        object.__setattr__(self, "options", dict(self.options))
+
+
+@dataclass(frozen=True)
+class AuditStep:
+    """The leakage audit of a run's vectors (see :func:`privrec.audit.audit_vectors`).
+
+    Attributes:
+        attackers: preset or attacker names.
+        attributes: attributes to audit (empty: the run's default, see
+            :func:`privrec.runs.run_spec.audit_attributes_for`).
+        folds: cross-validation folds.
+        seed: seed of the folds and attackers.
+        jobs: worker processes.
+        audit_trained: also audit the vectors before erasure (erased runs).
+        progress: show a progress bar.
+    """
+
+    attackers: str | tuple[str, ...]
+    attributes: tuple[str, ...] = ()
+    folds: int = 5
+    seed: int = 0
+    jobs: int = 1
+    audit_trained: bool = True
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        from privrec.audit.attackers import resolve_attackers
+
+        resolve_attackers(self.attackers)  # an unknown attacker fails before any work
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+
+
+def erasure_of(spec: RunSpec) -> ErasureStep | None:
+    """The erasure stage a :class:`RunSpec` asks for (``None``: no erasure)."""
+    if not spec.erasure:
+        return None
+    return ErasureStep(
+        spec.erasure,
+        spec.erasure_attributes,
+        spec.erasure_options,
+        spec.erasure_holdout,
+        spec.seed,
+    )
+
+
+def audit_of(spec: RunSpec) -> AuditStep | None:
+    """The audit stage a :class:`RunSpec` asks for (``None``: no audit)."""
+    if spec.attackers is None:
+        return None
+    return AuditStep(spec.attackers, spec.audit_attributes, spec.folds, spec.seed)
+
+
+def run_pipeline(
+    spec: RunSpec,
+    dataset: Dataset,
+    split: Split | None = None,
+    *,
+    source: Run | None = None,
+    erasure: ErasureStep | None = None,
+    audit: AuditStep | None = None,
+    callback: EpochCallback | None = None,
+    record_warnings: bool = False,
+    load_seconds: float = 0.0,
+) -> Run:
+    """Run ``spec`` on ``dataset``: train, evaluate, erase (optionally) and audit.
+
+    Args:
+        spec: what to run; its erasure and audit stages are :func:`erasure_of` and
+            :func:`audit_of` unless ``erasure``/``audit`` are given.
+        dataset: the data (its leave-last-out ``split`` is computed if not given).
+        source: a trained run to start from instead of training (``privrec erase``); its
+            vectors must be of ``dataset`` (same users, items and split).
+        erasure, audit: stages that replace the spec's.
+        callback: called with each epoch's record during training.
+        record_warnings: collect the warnings raised (into :attr:`Run.warnings`) instead of
+            letting them through.
+        load_seconds: time spent loading the data (recorded in :attr:`Run.timings`).
+
+    Returns:
+        The :class:`Run`. A diverged training returns a run with ``status: "diverged"`` and
+        no vectors; it is never erased, audited or reported as a result.
+    """
+    started = time.perf_counter()
+    erasure = erasure if erasure is not None else erasure_of(spec)
+    audit = audit if audit is not None else audit_of(spec)
+    split = split if split is not None else leave_last_out(dataset.interactions)
+    names = _audit_names(spec, dataset, erasure, audit)
+    with _warnings_recorded(record_warnings) as seen_warnings:
+        t0 = time.perf_counter()
+        if source is None:
+            metrics, trained = train_and_evaluate(spec, dataset, split, callback)
+            order = None
+            embeddings = _embeddings_of(trained, dataset) if trained is not None else None
+        else:
+            trained = None
+            embeddings, order = _source_embeddings(source, dataset, split)
+            metrics = _evaluate_vectors(embeddings, order, split, spec.train.k)
+            metrics["before_erasure_recorded"] = {
+                part: source.metrics.get(part)
+                for part in ("validation", "test")
+                if part in source.metrics
+            }
+        timings = {"load_seconds": load_seconds, "train_seconds": time.perf_counter() - t0}
+        trained_embeddings = erasure_record = None
+        fit_attrs = audit_attrs = dataset.attributes
+        if embeddings is not None and erasure is not None:
+            erase_names = list(erasure.attributes) or names
+            fit_attrs, audit_attrs, n_hidden = _holdout_labels(dataset, erase_names, erasure)
+            trained_embeddings = embeddings
+            embeddings, erasure_record = _erase(
+                embeddings, order, dataset, split, fit_attrs, erase_names, erasure, metrics,
+                spec.train.k,
+            )
+            erasure_record["holdout_users"] = n_hidden
+            metrics["erasure"]["holdout_users"] = n_hidden
+            if source is not None and source.erasure is not None:
+                erasure_record["source_erasure"] = dict(source.erasure)
+        if "before_erasure_recorded" in metrics:
+            recorded = metrics.pop("before_erasure_recorded")
+            if "before_erasure" in metrics:
+                metrics["before_erasure"]["recorded"] = recorded
+        final_audit = trained_audit = None
+        if embeddings is not None and audit is not None:
+            t0 = time.perf_counter()
+            final_audit = _audit(embeddings, order, dataset, audit_attrs, names, audit)
+            if trained_embeddings is not None and audit.audit_trained:
+                trained_audit = _audit(
+                    trained_embeddings, order, dataset, audit_attrs, names, audit
+                )
+            timings["audit_seconds"] = time.perf_counter() - t0
+            metrics["leakage"] = _headline(final_audit)
+            if trained_audit is not None:
+                metrics["before_erasure"]["leakage"] = _headline(trained_audit)
+    timings["seconds"] = time.perf_counter() - started
+    out_spec = spec
+    if source is not None and erasure is not None:
+        out_spec = dataclasses.replace(
+            spec,
+            erasure=erasure.method,
+            erasure_attributes=tuple(erasure.attributes),
+            erasure_options=dict(erasure.options),
+            erasure_holdout=erasure.holdout,
+            attackers=audit.attackers if audit is not None else None,
+        )
+    return Run(
+        spec=out_spec,
+        metrics=metrics,
+        embeddings=embeddings,
+        dataset=dataset.name,
+        dataset_notes=tuple(dataset.notes),
+        split=split.summary(),
+        audit_attributes=tuple(names),
+        audit=final_audit,
+        trained_embeddings=trained_embeddings,
+        trained_audit=trained_audit,
+        erasure=erasure_record,
+        source_run=source.path if source is not None else None,
+        seen=_seen(split, order) if embeddings is not None else None,
+        run_id=out_spec.run_id,
+        trained=trained,
+        warnings=tuple(seen_warnings),
+        timings=timings,
+    )
+
+
+def train_and_evaluate(
+    spec: RunSpec,
+    dataset: Dataset,
+    split: Split,
+    callback: EpochCallback | None = None,
+) -> tuple[dict, TrainedModel | None]:
+    """Train ``spec``'s recommender with its defences, then evaluate the kept weights.
+
+    Returns ``(metrics, trained)``. A diverged run returns ``status: "diverged"`` with the
+    reason and the history so far, and ``trained = None``.
+    """
+    config = spec.train
+    penalties = build_penalties(spec, dataset)
+    k = config.k
+    start = time.perf_counter()
+    try:
+        trained = Trainer(config, penalties, callback).fit(split)
+    except FitError as exc:
+        return (
+            {
+                "status": "diverged",
+                "reason": exc.reason,
+                "message": str(exc),
+                "epochs_run": len(exc.history),
+                "wall_seconds": time.perf_counter() - start,
+                "history": exc.history,
+            },
+            None,
+        )
+    test = evaluate_split(model_scorer(trained.model), split, "test", k)
+    epoch_secs = [h["seconds"] for h in trained.history]
+    metrics = {
+        "status": "ok",
+        "validation": {
+            f"hr@{k}": trained.validation.get(f"hr@{k}"),
+            f"ndcg@{k}": trained.validation.get(f"ndcg@{k}"),
+        },
+        "test": {f"hr@{k}": test[f"hr@{k}"], f"ndcg@{k}": test[f"ndcg@{k}"]},
+        "users_evaluated": test["users"],
+        "best_epoch": trained.best_epoch,
+        "epochs_run": trained.epochs_run,
+        "wall_seconds": time.perf_counter() - start,
+        "seconds_per_epoch": sum(epoch_secs) / max(1, len(epoch_secs)),
+        "history": list(trained.history),
+    }
+    return metrics, trained
+
+
+def build_penalties(spec: RunSpec, dataset: Dataset) -> list:
+    """The training-time defences of ``spec`` (adversarial heads, MMD/HSIC penalties), sized
+    by the spec's one embedding size."""
+    from privrec.defences.adversarial import build_adversaries
+    from privrec.defences.dependence import build_dependence_penalties
+
+    dim = spec.train.embedding_size
+    penalties: list = list(build_adversaries(dataset.attributes, spec.adversary, dim))
+    if spec.dependence is not None:
+        penalties += build_dependence_penalties(dataset.attributes, spec.dependence, dim)
+    return penalties
+
+
+# -- stages --------------------------------------------------------------------------------------
+
+
+def _audit_names(
+    spec: RunSpec, dataset: Dataset, erasure: ErasureStep | None, audit: AuditStep | None
+) -> list[str]:
+    if audit is not None and audit.attributes:
+        names = list(audit.attributes)
+        unknown = [n for n in names if n not in dataset.attributes]
+        if unknown:
+            raise ConfigError(
+                f"unknown attribute(s) {', '.join(unknown)} to audit; "
+                f"available: {', '.join(dataset.attributes.names) or 'none'}"
+            )
+        return names
+    if audit is None and erasure is None:
+        return []
+    if audit is None and erasure is not None and erasure.attributes:
+        return list(erasure.attributes)
+    return audit_attributes_for(spec, dataset.attributes)
+
+
+@contextmanager
+def _warnings_recorded(enabled: bool) -> Iterator[list[str]]:
+    seen: list[str] = []
+    if not enabled:
+        yield seen
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield seen
+    seen.extend(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
+
+
+def _embeddings_of(trained: TrainedModel, dataset: Dataset) -> Embeddings:
+    inter = dataset.interactions
+    return Embeddings(
+        inter.user_ids,
+        trained.user_vectors(),
+        inter.item_ids,
+        trained.item_vectors(),
+        trained.item_bias(),
+    )
+
+
+_Order = tuple[np.ndarray, np.ndarray]
+"""``(user_order, item_order)``: rows of the embeddings file of each dataset user and item."""
+
+
+def _source_embeddings(source: Run, dataset: Dataset, split: Split) -> tuple[Embeddings, _Order]:
+    where = source.path or "the source run"
+    if not source.ok or source.embeddings is None:
+        raise DataError(
+            f"{where}: the run is recorded as {source.status!r}, it has no vectors to erase"
+        )
+    if source.dataset and source.dataset != dataset.name:
+        raise DataError(
+            f"{where} was trained on dataset {source.dataset!r}, not {dataset.name!r}"
+        )
+    emb = source.embeddings
+    inter = dataset.interactions
+    order = (
+        _alignment(emb.user_ids, inter.user_ids, "user", where, dataset.name),
+        _alignment(emb.item_ids, inter.item_ids, "item", where, dataset.name),
+    )
+    _check_split(source.split, split, where)
+    return emb, order
+
+
+def _rows(emb: Embeddings, order: _Order | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """User vectors, item vectors and item bias in the dataset's order."""
+    if order is None:
+        return emb.user_vectors, emb.item_vectors, emb.item_bias
+    u, i = order
+    return emb.user_vectors[u].astype(np.float32), emb.item_vectors[i], emb.item_bias[i]
+
+
+def _evaluate_vectors(emb: Embeddings, order: _Order | None, split: Split, k: int) -> dict:
+    users, items, bias = _rows(emb, order)
+    out: dict[str, Any] = {"status": "ok"}
+    scorer = vectors_scorer(users, items, bias)
+    for which in ("validation", "test"):
+        m = evaluate_split(scorer, split, which, k)
+        out[which] = {f"hr@{k}": m[f"hr@{k}"], f"ndcg@{k}": m[f"ndcg@{k}"]}
+        if which == "test":
+            out["users_evaluated"] = m["users"]
+    return out
+
+
+def _holdout_labels(
+    dataset: Dataset, names: Sequence[str], erasure: ErasureStep
+) -> tuple[UserAttributes, UserAttributes, int]:
+    """``(labels the eraser may fit on, labels the audit scores, hidden users)``."""
+    from privrec.defences.erasure.affine import aligned_attributes
+
+    inter = dataset.interactions
+    aligned_attributes(inter.user_ids, inter.n_users, dataset.attributes, names)  # fail early
+    if erasure.holdout <= 0:
+        return dataset.attributes, dataset.attributes, 0
+    any_known = np.logical_or.reduce([dataset.attributes[n].known for n in names])
+    draw = np.random.default_rng(erasure.seed).random(inter.n_users)
+    hidden = any_known & (draw < erasure.holdout)
+    return (
+        _mask_labels(dataset.attributes, names, hidden),
+        _mask_labels(dataset.attributes, names, ~hidden),
+        int(hidden.sum()),
+    )
+
+
+def _mask_labels(attributes: UserAttributes, names: Sequence[str], hide: np.ndarray):
+    """``attributes`` with the labels of ``names`` removed (missing) where ``hide``."""
+    cols = dict(attributes.columns)
+    for n in names:
+        a = attributes[n]
+        missing = -1 if a.kind == "categorical" else np.nan
+        cols[n] = Attribute(n, a.kind, np.where(hide, missing, a.values), a.classes)
+    return UserAttributes(attributes.user_ids, cols)
+
+
+def _erase(
+    emb: Embeddings,
+    order: _Order | None,
+    dataset: Dataset,
+    split: Split,
+    fit_attrs: UserAttributes,
+    names: Sequence[str],
+    step: ErasureStep,
+    metrics: dict,
+    k: int,
+) -> tuple[Embeddings, dict]:
+    from privrec.defences.erasure.fitting import fit_eraser
+
+    t0 = time.perf_counter()
+    users, items, bias = _rows(emb, order)
+    ids = dataset.interactions.user_ids
+    eraser = fit_eraser(ids, users, fit_attrs, list(names), step.method, step.seed, **step.options)
+    erased = eraser(users)
+    seconds = time.perf_counter() - t0
+    scorer = vectors_scorer(erased, items, bias)
+    metrics["before_erasure"] = {"validation": metrics["validation"], "test": metrics["test"]}
+    for which in ("validation", "test"):
+        m = evaluate_split(scorer, split, which, k)
+        metrics[which] = {f"hr@{k}": m[f"hr@{k}"], f"ndcg@{k}": m[f"ndcg@{k}"]}
+    metrics["erasure"] = {
+        "method": step.method,
+        "attributes": list(names),
+        "rank_removed": eraser.rank_removed,
+        "seconds": seconds,
+        "holdout": step.holdout,
+    }
+    if order is not None:  # back to the source file's row order
+        rows = np.empty_like(erased)
+        rows[order[0]] = erased
+        erased = rows
+    record = {
+        "method": step.method,
+        "attributes": list(names),
+        "seed": step.seed,
+        "options": dict(step.options),
+        "k": k,
+        "holdout": step.holdout,
+        "fit": eraser.info,
+        "rank_removed": eraser.rank_removed,
+        "seconds": seconds,
+    }
+    return emb.replace_users(erased), record
+
+
+def _audit(
+    emb: Embeddings,
+    order: _Order | None,
+    dataset: Dataset,
+    attributes: UserAttributes,
+    names: Sequence[str],
+    step: AuditStep,
+):
+    from privrec.audit import audit_vectors
+
+    users, _, _ = _rows(emb, order)
+    return audit_vectors(
+        dataset.interactions.user_ids,
+        users,
+        attributes,
+        names=list(names),
+        attackers=step.attackers,
+        folds=step.folds,
+        seed=step.seed,
+        jobs=step.jobs,
+        progress=step.progress,
+    )
+
+
+def _headline(result) -> list[dict]:
+    return result.to_dict()["headline"]
+
+
+def _seen(split: Split, order: _Order | None) -> sp.csr_matrix:
+    """Training interactions as a users × items matrix, rows/columns in the embeddings'
+    order."""
+    seen = sp.csr_matrix(split.train.csr, dtype=np.float32)
+    if order is None:
+        return seen
+    u, i = order
+    return seen[np.argsort(u)][:, np.argsort(i)].tocsr()
+
+
+def _alignment(
+    emb_ids: np.ndarray, data_ids: np.ndarray, what: str, where: str, name: str
+) -> np.ndarray:
+    """``order`` such that ``emb_ids[order] == data_ids`` (as strings), else DataError."""
+    e = np.asarray(emb_ids).astype(str)
+    d = np.asarray(data_ids).astype(str)
+    if e.shape == d.shape and np.array_equal(e, d):
+        return np.arange(len(e))
+    pos = {u: i for i, u in enumerate(e.tolist())}
+    missing = [u for u in d.tolist() if u not in pos]
+    if len(e) != len(d) or missing:
+        extra = len(set(e.tolist()) - set(d.tolist()))
+        raise DataError(
+            f"{where}: the embeddings have {len(e)} {what}s, dataset {name!r} has {len(d)}"
+            f" ({len(missing)} dataset {what}s without a vector, {extra} vectors of unknown "
+            f"{what}s); was the run trained on this dataset?"
+        )
+    return np.array([pos[u] for u in d.tolist()], dtype=np.int64)
+
+
+def _check_split(recorded: Mapping[str, Any], split: Split, where: str) -> None:
+    if not recorded:
+        return
+    now = split.summary()
+    diff = {
+        key: (recorded[key], now[key])
+        for key in now
+        if key in recorded and recorded[key] != now[key]
+    }
+    if diff:
+        detail = ", ".join(f"{key}: run {a} vs now {b}" for key, (a, b) in diff.items())
+        raise DataError(
+            f"{where}: the dataset's split differs from the one the run was trained on "
+            f"({detail}); pass the same dataset (and generator options)"
+        )
+
+
+def load_spec_dataset(spec: RunSpec, progress: bool = False) -> Dataset:
+    """Load the dataset a :class:`RunSpec` names, with its options."""
+    from privrec.data.registry import load_dataset
+
+    opts = dict(spec.data_options)
+    return load_dataset(
+        spec.dataset,
+        spec.data_dir,
+        progress=progress,
+        synthetic=opts if spec.dataset == "synthetic" else None,
+        csv=opts if spec.dataset == "csv" else None,
+    )

@@ -1,0 +1,203 @@
+"""A run: what the pipeline produced or what a run directory holds, as one typed object.
+
+A :class:`Run` carries the run's specification, its metrics, its vectors (after erasure when
+the run erased), the audit of those vectors, and the training interactions needed to serve
+recommendations that exclude what each user has already seen. Runs made in this process and
+runs loaded from disk (:func:`privrec.runs.run_directory.read_run`) behave the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from privrec.artifacts import Embeddings
+from privrec.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from privrec.audit.result import AuditResult
+    from privrec.runs.run_spec import RunSpec
+    from privrec.training.trainer import TrainedModel
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One run of privrec: trained (and optionally erased and audited) user and item vectors.
+
+    Attributes:
+        spec: the run's :class:`~privrec.runs.run_spec.RunSpec` (``None`` for a run directory
+            of privrec 0.1 whose settings cannot be rebuilt).
+        metrics: the content of ``metrics.json`` (``status``, validation/test HR@k and
+            NDCG@k, history, erasure and leakage records).
+        embeddings: the final user and item vectors (after erasure, when the run erased);
+            ``None`` for a diverged run.
+        dataset: name of the dataset the run was trained on.
+        dataset_notes: provenance notes of that dataset.
+        split: summary of its leave-last-out split (counts), to check a dataset matches.
+        audit_attributes: the attributes the run audits.
+        audit: the audit of :attr:`embeddings` (``None`` when not audited).
+        trained_embeddings: the vectors as trained, before erasure (erased runs only).
+        trained_audit: the audit of :attr:`trained_embeddings` (erased, audited runs only).
+        erasure: what the erasure did (method, attributes, rank removed, holdout...).
+        source_run: the run directory an erasure started from, when it started from one.
+        seen: training interactions, users × items in the order of :attr:`embeddings`
+            (items a user has seen are never recommended to them); ``None`` if unknown.
+        run_id: the stable id of :attr:`spec` (sweeps name run directories by it).
+        schema_version: version of the run-directory layout it was read from (or will be
+            written with).
+        trained: the trained model itself (only for runs trained in this process).
+        warnings: the distinct warnings raised while the run was computed.
+        timings: seconds spent loading, training, erasing and auditing.
+        path: the run directory it was read from (``None`` for a run not read from disk).
+    """
+
+    spec: RunSpec | None
+    metrics: dict
+    embeddings: Embeddings | None
+    dataset: str
+    dataset_notes: tuple[str, ...] = ()
+    split: Mapping[str, Any] = field(default_factory=dict)
+    audit_attributes: tuple[str, ...] = ()
+    audit: AuditResult | None = None
+    trained_embeddings: Embeddings | None = None
+    trained_audit: AuditResult | None = None
+    erasure: Mapping[str, Any] | None = None
+    source_run: str | None = None
+    seen: sp.csr_matrix | None = None
+    run_id: str | None = None
+    schema_version: int = 2
+    trained: TrainedModel | None = None
+    warnings: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+    path: str | None = None
+
+    # -- what a user reads -------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """``ok``, or ``diverged`` (a diverged run has no vectors and is never a result)."""
+        return str(self.metrics.get("status", "ok"))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def _require_vectors(self) -> Embeddings:
+        if self.embeddings is None:
+            raise DataError(
+                f"the run is recorded as {self.status!r}: it has no vectors "
+                f"({self.metrics.get('message', 'no reason recorded')})"
+            )
+        return self.embeddings
+
+    @property
+    def user_vectors(self) -> pd.DataFrame:
+        """User vectors, one row per user, indexed by the dataset's user id."""
+        emb = self._require_vectors()
+        return _frame(emb.user_vectors, emb.user_ids, "user")
+
+    @property
+    def item_vectors(self) -> pd.DataFrame:
+        """Item vectors plus a ``bias`` column, indexed by the dataset's item id; the score of
+        (u, i) is ``user_vectors.loc[u] · item_vectors.loc[i, dims] + bias``."""
+        emb = self._require_vectors()
+        frame = _frame(emb.item_vectors, emb.item_ids, "item")
+        frame["bias"] = emb.item_bias
+        return frame
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self._require_vectors().user_vectors.shape[1])
+
+    def recommend(
+        self, users: Sequence[Any] | np.ndarray | None = None, k: int = 10, exclude_seen: bool = True
+    ) -> pd.DataFrame:
+        """Top-``k`` items for each of ``users`` (original user ids; default: every user).
+
+        Scores are ``user · item + bias`` of :attr:`embeddings`. With ``exclude_seen`` the
+        items of a user's training interactions are never recommended to them (a run that
+        records no training interactions raises :class:`~privrec.errors.DataError`; pass
+        ``exclude_seen=False`` to rank every item). Ties are broken by item order.
+
+        Returns:
+            A DataFrame with columns ``user``, ``rank`` (1 = best), ``item``, ``score``:
+            ``k`` rows per user, users in the order given.
+        """
+        emb = self._require_vectors()
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        rows = self._user_rows(users)
+        n_items = len(emb.item_ids)
+        k = min(int(k), n_items)
+        if exclude_seen and self.seen is None:
+            raise DataError(
+                "this run records no training interactions, so seen items cannot be excluded; "
+                "pass exclude_seen=False to rank every item"
+            )
+        users_out, ranks, items_out, scores_out = [], [], [], []
+        item_vectors = emb.item_vectors.astype(np.float32)
+        bias = emb.item_bias.astype(np.float32)
+        for lo in range(0, len(rows), 1024):
+            chunk = rows[lo : lo + 1024]
+            scores = emb.user_vectors[chunk].astype(np.float32) @ item_vectors.T + bias
+            if exclude_seen and self.seen is not None:
+                seen = self.seen[chunk].tocoo()
+                scores[seen.row, seen.col] = -np.inf
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            for r, row in enumerate(chunk):
+                picked = top[r]
+                valid = np.isfinite(scores[r, picked])
+                picked = picked[valid]
+                users_out.extend([emb.user_ids[row]] * len(picked))
+                ranks.extend(range(1, len(picked) + 1))
+                items_out.extend(emb.item_ids[picked].tolist())
+                scores_out.extend(scores[r, picked].tolist())
+        return pd.DataFrame(
+            {
+                "user": np.asarray(users_out, dtype=emb.user_ids.dtype),
+                "rank": np.asarray(ranks, dtype=np.int64),
+                "item": np.asarray(items_out, dtype=emb.item_ids.dtype),
+                "score": np.asarray(scores_out, dtype=np.float64),
+            }
+        )
+
+    def _user_rows(self, users: Sequence[Any] | np.ndarray | None) -> np.ndarray:
+        emb = self._require_vectors()
+        if users is None:
+            return np.arange(len(emb.user_ids))
+        wanted = np.atleast_1d(np.asarray(users))
+        pos = {str(u): i for i, u in enumerate(np.asarray(emb.user_ids).tolist())}
+        missing = [u for u in wanted.tolist() if str(u) not in pos]
+        if missing:
+            shown = ", ".join(map(str, missing[:5]))
+            raise DataError(
+                f"{len(missing)} unknown user id(s): {shown}; the run has "
+                f"{len(pos):,} users"
+            )
+        return np.array([pos[str(u)] for u in wanted.tolist()], dtype=np.int64)
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the run as a run directory (see :mod:`privrec.runs.run_directory`)."""
+        from privrec.runs.run_directory import write_run
+
+        return write_run(path, self, overwrite=overwrite)
+
+    @property
+    def summary(self) -> dict:
+        """The run's row in a sweep's wide results table."""
+        from privrec.runs.result_records import summarise
+
+        return summarise(self)
+
+
+def _frame(values: np.ndarray, ids: np.ndarray, name: str) -> pd.DataFrame:
+    dims = [f"d{j}" for j in range(values.shape[1])]
+    return pd.DataFrame(values, index=pd.Index(ids, name=name), columns=dims)

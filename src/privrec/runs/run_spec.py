@@ -1,0 +1,430 @@
+"""The specification of one run: dataset, training, defences, erasure and audit.
+
+A :class:`RunSpec` is everything one run needs. It is frozen and validated, and its
+:attr:`RunSpec.run_id` is a readable prefix plus a short hash of its canonical JSON, so the same
+run always gets the same id (sweeps use it as the run's directory name, which makes them
+resumable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from privrec.errors import ConfigError
+
+#: Audit attributes used when a run names no adversary weights and no ``audit_attributes``.
+DEFAULT_AUDIT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "ml-1m": ("gender", "age"),
+    "ml-100k": ("gender", "age"),
+    "synthetic": ("attr",),
+}
+RUN_KEYS: tuple[str, ...] = (
+    "dataset",
+    "data_dir",
+    "data",
+    "train",
+    "adversary",
+    "dependence",
+    "erasure",
+    "erasure_attributes",
+    "erasure_options",
+    "erasure_holdout",
+    "audit_attributes",
+    "attackers",
+    "folds",
+    "seed",
+)
+#: Training defaults of runs that differ from :class:`TrainConfig`'s (as in ``privrec train``).
+RUN_TRAIN_DEFAULTS: dict[str, Any] = {"collapse_ratio": 0.5}
+#: Options added after privrec 0.1, with the default that reproduces 0.1's behaviour: omitted
+#: from :meth:`RunSpec.identity` at that default (run ids of older sweeps stay valid). The
+#: section ``""`` holds the run's own top-level keys.
+_LATER_OPTIONS: dict[str, dict[str, Any]] = {
+    "": {"erasure_options": {}, "erasure_holdout": 0.0},
+    "adversary": {"objective": "reverse"},
+    "dependence": {"schedule": "constant", "gamma": 10.0, "scaling": "spread"},
+}
+
+# ---------------------------------------------------------------------------------------------
+# Building dataclasses from plain dicts, with clear errors
+# ---------------------------------------------------------------------------------------------
+
+
+def unknown_key(key: str, where: str, allowed: Sequence[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    name = f"{where}.{key}" if where else key
+    return ConfigError(f"unknown key '{name}'{hint}; allowed: {', '.join(allowed)}")
+
+
+def check_keys(d: Mapping, allowed: Sequence[str], where: str) -> None:
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"'{where}' must be a table of keys, got {type(d).__name__}")
+    for key in d:
+        if key not in allowed:
+            raise unknown_key(str(key), where, allowed)
+
+
+def coerce(value: Any, annotation: str, where: str) -> Any:
+    ann = str(annotation).replace(" ", "")
+    base = {a for a in ann.split("|")}
+    if value is None:
+        if "None" in base:
+            return None
+        raise ConfigError(f"'{where}' may not be empty")
+    if isinstance(value, bool):
+        if "bool" in base:
+            return value
+        raise ConfigError(f"'{where}' must be a {ann}, got a boolean")
+    if "float" in base and isinstance(value, int):
+        return float(value)
+    if "int" in base and isinstance(value, float) and value.is_integer() and "float" not in base:
+        return int(value)
+    if ann.startswith("tuple") and isinstance(value, list | tuple):
+        inner = "float" if "float" in ann else ("int" if "[int" in ann else "")
+        if inner:
+            return tuple(coerce(v, inner, where) for v in value)
+        return tuple(value)
+    if ann.startswith("Mapping[str,float]") or ann.startswith("dict[str,float]"):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"'{where}' must map attribute names to numbers")
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ConfigError(f"'{where}.{k}' must be a number, got {v!r}")
+            out[str(k)] = float(v)
+        return out
+    for simple, typ in (("int", int), ("float", float), ("str", str)):
+        if base <= {simple, "None"} and not isinstance(value, typ):
+            raise ConfigError(f"'{where}' must be a {simple}, got {value!r}")
+    return value
+
+
+def build_config(cls: type, d: Mapping, where: str, defaults: Mapping | None = None):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    check_keys(d, list(fields), where)
+    kwargs = dict(defaults or {})
+    kwargs.update(d)
+    kwargs = {k: coerce(v, fields[k].type, f"{where}.{k}") for k, v in kwargs.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def data_fields(dataset: str) -> list[str] | None:
+    """Allowed data options of ``dataset`` (None = anything goes)."""
+    if dataset == "synthetic":
+        from privrec.data.synthetic import SyntheticConfig
+
+        return [f.name for f in dataclasses.fields(SyntheticConfig)]
+    if dataset == "csv":
+        import inspect
+
+        from privrec.data.tabular import load_csv
+
+        return list(inspect.signature(load_csv).parameters)
+    return []
+
+
+def jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item) and not isinstance(obj, str):
+        with contextlib.suppress(Exception):
+            return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _fmt(v: float) -> str:
+    return f"{float(v):g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs; frozen, validated, hashable into a stable id."""
+
+    dataset: str = "synthetic"
+    """Dataset name (``synthetic``, ``ml-100k``, ``ml-1m``, ``csv``; another name stands for
+    a dataset built in Python, which a sweep cannot load)."""
+    data_options: Mapping[str, Any] = field(default_factory=dict)
+    """Dataset options: :class:`~privrec.data.synthetic.SyntheticConfig` fields for
+    ``synthetic``, :func:`~privrec.data.tabular.load_csv` arguments for ``csv``."""
+    data_dir: str | None = None
+    """Folder of the dataset's files. Where the data lives is not part of the run's identity."""
+    train: Any = None
+    """The :class:`~privrec.training.config.TrainConfig` (its seed is :attr:`seed`)."""
+    adversary: Any = None
+    """The :class:`~privrec.defences.adversarial.adversary.AdversarySpec` (its seed is :attr:`seed`)."""
+    dependence: Any = None
+    """Optional :class:`~privrec.defences.DependenceSpec` (MMD/HSIC penalties)."""
+    erasure: str | None = None
+    """Optional post-hoc erasure of the trained vectors: ``leace`` or ``inlp``."""
+    erasure_attributes: tuple[str, ...] = ()
+    """Attributes to erase (default: the audited ones)."""
+    erasure_options: Mapping[str, Any] = field(default_factory=dict)
+    """Options of the erasure method (see :func:`privrec.defences.erasure.fit_eraser`)."""
+    erasure_holdout: float = 0.0
+    """Share of the labelled users (seeded draw) whose labels the eraser does not see; the
+    audit then scores only these users. ``0``: fit and audit on every labelled user."""
+    audit_attributes: tuple[str, ...] = ()
+    """Attributes to audit (default: categorical attributes named in the adversary weights or
+    dependence penalties, else ``gender, age`` for MovieLens and ``attr`` for synthetic data)."""
+    attackers: str | tuple[str, ...] | None = "fast"
+    """Attacker preset (``fast``, ``paper``, ``strong``, ``all``) or attacker names; ``None``
+    (or ``"none"``): no audit."""
+    folds: int = 5
+    """Cross-validation folds of the audit."""
+    seed: int = 0
+    """The run's seed: training, adversarial heads, audit folds and erasure."""
+
+    def __post_init__(self) -> None:
+        from privrec.defences.adversarial.adversary import AdversarySpec
+        from privrec.training.config import TrainConfig
+
+        allowed = data_fields(self.dataset)
+        opts = dict(self.data_options or {})
+        if allowed is not None:
+            for key in opts:
+                if key not in allowed:
+                    if not allowed:
+                        raise ConfigError(
+                            f"dataset {self.dataset!r} takes no data options, got 'data.{key}'"
+                        )
+                    raise unknown_key(key, "data", allowed)
+        object.__setattr__(self, "data_options", opts)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        train = self.train if self.train is not None else TrainConfig(**RUN_TRAIN_DEFAULTS)
+        object.__setattr__(self, "train", train.replace(seed=self.seed))
+        adv = self.adversary if self.adversary is not None else AdversarySpec()
+        adv = dataclasses.replace(adv, weights={k: float(v) for k, v in adv.weights.items()})
+        object.__setattr__(self, "adversary", dataclasses.replace(adv, seed=self.seed))
+        if self.dependence is not None:
+            dep = dataclasses.replace(self.dependence, seed=self.seed)
+            object.__setattr__(self, "dependence", None if dep.empty else dep)
+        if self.erasure in ("", "none"):
+            object.__setattr__(self, "erasure", None)
+        from privrec.defences.erasure.fitting import METHODS as ERASURE_METHODS
+
+        if self.erasure is not None and self.erasure not in ERASURE_METHODS:
+            raise ConfigError(
+                f"erasure must be one of {', '.join(ERASURE_METHODS)} or none, got {self.erasure!r}"
+            )
+        object.__setattr__(self, "erasure_attributes", tuple(self.erasure_attributes))
+        object.__setattr__(self, "erasure_options", dict(self.erasure_options or {}))
+        holdout = self.erasure_holdout
+        if isinstance(holdout, bool) or not isinstance(holdout, int | float):
+            raise ConfigError(f"erasure_holdout must be a number, got {holdout!r}")
+        if not 0 <= holdout < 1:
+            raise ConfigError(f"erasure_holdout must be in [0, 1), got {holdout}")
+        object.__setattr__(self, "erasure_holdout", float(holdout))
+        object.__setattr__(self, "audit_attributes", tuple(self.audit_attributes))
+        attackers = self.attackers
+        if isinstance(attackers, str) and attackers.strip().lower() == "none":
+            attackers = None
+        if attackers is None:
+            pass
+        elif not isinstance(attackers, str):
+            attackers = tuple(str(a) for a in attackers)
+            if not attackers:
+                raise ConfigError("attackers: no attacker selected")
+        elif not attackers.strip():
+            raise ConfigError("attackers: no attacker selected")
+        object.__setattr__(self, "attackers", attackers)
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
+            raise ConfigError(f"folds must be an integer >= 2, got {self.folds!r}")
+
+    # -- serialisation -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form; :meth:`from_dict` inverts it."""
+        return jsonable(
+            {
+                "dataset": self.dataset,
+                "data_dir": self.data_dir,
+                "data": dict(self.data_options),
+                "train": self.train.to_dict(),
+                "adversary": self.adversary.to_dict(),
+                "dependence": None if self.dependence is None else self.dependence.to_dict(),
+                "erasure": self.erasure,
+                "erasure_attributes": list(self.erasure_attributes),
+                "erasure_options": dict(self.erasure_options),
+                "erasure_holdout": self.erasure_holdout,
+                "audit_attributes": list(self.audit_attributes),
+                "attackers": self.attackers
+                if self.attackers is None or isinstance(self.attackers, str)
+                else list(self.attackers),
+                "folds": self.folds,
+                "seed": self.seed,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping, where: str = "run") -> RunSpec:
+        """Build from a plain dict (TOML ``[run]`` table); unknown keys raise ConfigError."""
+        from privrec.defences.adversarial.adversary import AdversarySpec
+        from privrec.training.config import TrainConfig
+
+        check_keys(d, RUN_KEYS, where)
+        kw: dict[str, Any] = {}
+        for key in ("dataset", "data_dir", "erasure"):
+            if key in d:
+                kw[key] = coerce(d[key], "str|None", f"{where}.{key}")
+        if "data" in d:
+            check_keys(d["data"] or {}, list(d["data"] or {}), f"{where}.data")
+            kw["data_options"] = jsonable(dict(d["data"] or {}))
+        kw["train"] = build_config(
+            TrainConfig, d.get("train") or {}, f"{where}.train", RUN_TRAIN_DEFAULTS
+        )
+        kw["adversary"] = build_config(AdversarySpec, d.get("adversary") or {}, f"{where}.adversary")
+        if d.get("dependence"):
+            from privrec.defences import DependenceSpec
+
+            kw["dependence"] = build_config(DependenceSpec, d["dependence"], f"{where}.dependence")
+        for key in ("erasure_attributes", "audit_attributes"):
+            if key in d:
+                v = d[key]
+                if isinstance(v, str):
+                    v = [s.strip() for s in v.split(",") if s.strip()]
+                kw[key] = tuple(str(x) for x in v)
+        if "attackers" in d:
+            v = d["attackers"]
+            kw["attackers"] = v if v is None or isinstance(v, str) else tuple(str(x) for x in v)
+        if "erasure_options" in d:
+            opts = d["erasure_options"] or {}
+            check_keys(opts, list(opts), f"{where}.erasure_options")
+            kw["erasure_options"] = jsonable(dict(opts))
+        if "erasure_holdout" in d:
+            kw["erasure_holdout"] = coerce(d["erasure_holdout"], "float", f"{where}.erasure_holdout")
+        for key in ("folds", "seed"):
+            if key in d:
+                kw[key] = coerce(d[key], "int", f"{where}.{key}")
+        try:
+            return cls(**kw)
+        except ConfigError as exc:
+            if str(exc).startswith(where):
+                raise
+            raise ConfigError(f"{where}: {exc}") from None
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def identity(self) -> dict:
+        """The canonical content hashed into :attr:`run_id` (no file locations or thread counts;
+        options added after 0.1 are left out while they hold their default, so a sweep made
+        before they existed keeps its run ids and resumes)."""
+        d = self.to_dict()
+        d.pop("data_dir", None)
+        d["train"].pop("num_threads", None)
+        for section, defaults in _LATER_OPTIONS.items():
+            sub = d if section == "" else d.get(section)
+            if isinstance(sub, dict):
+                for key, default in defaults.items():
+                    if key in sub and sub[key] == default:
+                        del sub[key]
+        return d
+
+    @property
+    def prefix(self) -> str:
+        """Readable part of the run id, e.g. ``e10-lam0.1-s0``."""
+        parts = [f"e{self.train.embedding_size}"]
+        w = self.adversary.weights
+        if w:
+            vals = set(w.values())
+            if len(vals) == 1:
+                parts.append(f"lam{_fmt(next(iter(vals)))}")
+            else:
+                parts.append("-".join(f"{a}{_fmt(v)}" for a, v in w.items()))
+        if self.dependence is not None:
+            for fam in ("mmd", "hsic"):
+                fw = getattr(self.dependence, fam)
+                if fw:
+                    vals = set(fw.values())
+                    parts.append(
+                        f"{fam}{_fmt(next(iter(vals)))}"
+                        if len(vals) == 1
+                        else fam + "-".join(f"{a}{_fmt(v)}" for a, v in fw.items())
+                    )
+        if self.erasure:
+            parts.append(self.erasure)
+        parts.append(f"s{self.seed}")
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts))
+
+    @property
+    def run_id(self) -> str:
+        """``<prefix>-<first 8 hex digits of sha256(canonical JSON)>``."""
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return f"{self.prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+    @property
+    def method(self) -> str:
+        """Defence label: ``adversarial``, ``mmd``, ``hsic``, ``erasure-<m>`` (joined by ``+``),
+        or ``plain``. A run with adversary weights of 0 is ``adversarial`` (its λ=0 point)."""
+        parts = []
+        if self.adversary.weights:
+            parts.append("adversarial")
+        if self.dependence is not None:
+            parts += [fam for fam in ("mmd", "hsic") if getattr(self.dependence, fam)]
+        if self.erasure:
+            parts.append(f"erasure-{self.erasure}")
+        return "+".join(parts) or "plain"
+
+    def data_key(self) -> str:
+        """Cache key of the dataset this run trains on."""
+        return json.dumps(
+            [self.dataset, self.data_dir, self.data_options], sort_keys=True, default=str
+        )
+
+
+def audit_attributes_for(spec: RunSpec, attributes) -> list[str]:
+    """The attributes a run audits (see :attr:`RunSpec.audit_attributes`)."""
+    if spec.audit_attributes:
+        names = list(spec.audit_attributes)
+    else:
+        named = list(spec.adversary.weights)
+        if spec.dependence is not None:
+            named += list(spec.dependence.mmd) + list(spec.dependence.hsic)
+        names = [
+            n
+            for n in dict.fromkeys(named)
+            if n in attributes and attributes[n].kind == "categorical"
+        ]
+        if not names:
+            default = DEFAULT_AUDIT_ATTRIBUTES.get(spec.dataset)
+            if default is None:
+                default = tuple(n for n in attributes.names if attributes[n].kind == "categorical")
+            names = [n for n in default if n in attributes]
+    missing = [n for n in names if n not in attributes]
+    if missing:
+        raise ConfigError(
+            f"unknown attribute(s) {', '.join(missing)} to audit; "
+            f"available: {', '.join(attributes.names) or 'none'}"
+        )
+    if not names:
+        raise ConfigError("no attribute to audit: set audit_attributes")
+    return names
+
+
