@@ -18,6 +18,8 @@ from privrec.experiments.executors import (
 )
 from privrec.experiments.sweep import RunSpec, SweepSpec, run_sweep
 
+pytestmark = pytest.mark.slow  # process pools and whole sweeps on every backend
+
 TINY_DATA = {"n_users": 300, "n_items": 100, "density": 0.08, "strength": 0.6, "seed": 1}
 TINY_TRAIN = {"embedding_size": 8, "epochs": 3, "batch_size": 512, "learning_rate": 0.01}
 
