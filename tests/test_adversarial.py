@@ -60,6 +60,7 @@ def _attacker_auc(vectors, labels, seed=0):
     return roc_auc_score(yte, clf.predict_proba(xte)[:, 1])
 
 
+@pytest.mark.slow
 def test_adversarial_training_removes_planted_signal():
     ds = make_synthetic(n_users=1200, n_items=200, density=0.08, strength=0.6, seed=2)
     split = leave_last_out(ds.interactions)
@@ -132,6 +133,7 @@ def test_reinitialised_heads_start_with_fresh_optimizer_state(tiny):
     assert trained.epochs_run == 2 and "adv_attr_loss" in trained.history[-1]
 
 
+@pytest.mark.slow
 def test_confusion_objective_does_not_invert_the_attribute():
     """Gradient reversal maximises an unbounded loss: at a large λ the vectors encode the
     attribute *inverted* (measured: attacker AUC 1.00 at λ = 5). The confusion objective is

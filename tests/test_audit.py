@@ -96,6 +96,7 @@ def test_random_vectors_are_at_chance(random_binary):
     assert r.info["n_matched"] == 2000 and r.info["folds"] == 5 and r.info["seed"] == 0
 
 
+@pytest.mark.slow
 def test_paper_preset_at_chance_on_random_vectors():
     # Smaller problem (500 users) so the whole suite runs in seconds; the AUC of a chance-level
     # attacker then has a standard error ≈ 0.026, so the bound is the looser 0.5 ± 0.12.
@@ -192,6 +193,7 @@ def test_paper_regressors_on_an_encoded_continuous_attribute():
     assert (r.table["r2"] > 0.7).all(), r.table[["attacker", "r2"]]
 
 
+@pytest.mark.slow
 def test_results_are_reproducible_and_parallel_matches_serial():
     rng = np.random.default_rng(8)
     n = 300

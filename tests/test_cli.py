@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from privrec.cli.app import app
@@ -71,6 +72,7 @@ def test_data_info_json():
     assert info["counts"]["users"] == 1000 and "attr" in info["attributes"]
 
 
+@pytest.mark.realdata
 def test_data_info_real(ml100k_dir):
     res = runner.invoke(
         app, ["data", "info", "--dataset", "ml-100k", "--data-dir", str(ml100k_dir), "--json"]

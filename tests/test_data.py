@@ -117,6 +117,7 @@ def test_ml100k_real(ml100k_dir):
     assert set(ds.attributes["age"].classes) == {"1", "18", "25", "35", "45", "50", "56"}
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_ml1m_real(ml1m):
     s = ml1m.interactions.summary()
@@ -126,6 +127,7 @@ def test_ml1m_real(ml1m):
     assert ml1m.attributes["occupation"].n_classes == 21
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_ml1m_reconstruction_warns(ml1m_dir):
     with pytest.warns(UserWarning, match="ratings.dat differs"):

@@ -486,12 +486,14 @@ def plain_run(radius_data):
     return _fit(radius_data, [])
 
 
+@pytest.mark.slow
 def test_radius_attribute_leaks_to_an_mlp_attacker_at_lambda_zero(plain_run):
     _, hr, auc = plain_run
     assert auc >= 0.70
     assert hr > 0.10  # the recommender learned (random ranking ≈ 10 / 285)
 
 
+@pytest.mark.slow
 def test_gradient_reversal_with_a_linear_head_does_not_remove_the_leak(radius_data, plain_run):
     from privrec.defences.adversarial.adversary import AdversarySpec, build_adversaries
 
@@ -501,6 +503,7 @@ def test_gradient_reversal_with_a_linear_head_does_not_remove_the_leak(radius_da
     assert auc >= 0.65
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["mmd", "hsic"])
 def test_dependence_penalty_removes_the_nonlinear_leak_and_keeps_accuracy(
     radius_data, plain_run, family

@@ -26,6 +26,7 @@ def test_demo_spec_is_the_documented_grid():
     assert all(r.dataset == "synthetic" for r in spec.runs)
 
 
+@pytest.mark.slow
 def test_demo_cli_writes_report(tmp_path: Path, small_demo):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "-q"])

@@ -227,6 +227,7 @@ def test_cli_erase_bad_input(plain_run, tmp_path, extra, message):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.realdata
 def test_cli_erase_other_dataset(plain_run, ml100k_dir, tmp_path):
     args = ["erase", str(plain_run), "--attributes", "gender", "--out", str(tmp_path / "o")]
     res = runner.invoke(app, [*args, "--dataset", "ml-100k", "--data-dir", str(ml100k_dir)])

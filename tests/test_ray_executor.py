@@ -33,6 +33,9 @@ from privrec.experiments.sweep_runner import run_sweep  # noqa: E402
 from privrec.experiments.sweep_spec import SweepSpec  # noqa: E402
 from privrec.runs.run_spec import RunSpec  # noqa: E402
 
+# every test needs the module's local Ray instance (seconds to start, worker processes)
+pytestmark = pytest.mark.slow
+
 RAY_ENTRY = "privrec.experiments.ray_executor:RayExecutor"
 RAY_REGISTERED = "ray" in EXECUTORS  # by privrec itself (else the tests register it)
 TINY_DATA = {"n_users": 300, "n_items": 100, "density": 0.08, "strength": 0.6, "seed": 1}

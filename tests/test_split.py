@@ -29,6 +29,7 @@ def test_leave_last_out_ties_by_file_order():
     assert np.array_equal(s.train.item_ids, inter.item_ids)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_split_matches_oracle(ml1m, ml1m_dir):
     s = leave_last_out(ml1m.interactions)

@@ -20,6 +20,8 @@ from privrec.experiments.sweep_runner import run_sweep
 from privrec.experiments.sweep_spec import SweepSpec
 from privrec.runs.run_spec import RunSpec
 
+pytestmark = pytest.mark.slow  # process pools and whole sweeps on every backend
+
 TINY_DATA = {"n_users": 300, "n_items": 100, "density": 0.08, "strength": 0.6, "seed": 1}
 TINY_TRAIN = {"embedding_size": 8, "epochs": 3, "batch_size": 512, "learning_rate": 0.01}
 

@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocess sweeps, killed and rerun
 
 
 def test_resume_after_sigkill(tmp_path: Path):
