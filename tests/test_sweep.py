@@ -135,7 +135,7 @@ set = { attackers = "paper" }
         ("[run.data]\nn_user = 3\n", "unknown key 'data.n_user'"),
         ("[grid]\nlamda = [0, 1]\n", "unknown key 'grid.lamda' (did you mean 'lambda'?)"),
         ("[grid]\ntrain.epoch = [1]\n", "unknown key 'grid.train.epoch'"),
-        ("[run.train]\nepochs = 'ten'\n", "'run.train.epochs' must be a int"),
+        ("[run.train]\nepochs = 'ten'\n", "'run.train.epochs' must be an integer"),
         ("[run]\nerasure = 'magic'\n", "erasure must be one of"),
         ("[grid]\nlambda = [0, 0]\n", "repeats a value"),
         ("[[override]]\nmatch = {lambda = 1}\nset = {seed = 1}\n", "not a grid key"),

@@ -9,7 +9,6 @@ from privrec.data.split import leave_last_out
 from privrec.errors import ConfigError, FitError
 from privrec.models.losses import bpr_loss
 from privrec.runs.pipeline import run_pipeline, train_and_evaluate
-from privrec.runs.run_directory import write_run
 from privrec.runs.run_spec import RunSpec
 from privrec.training import TrainConfig, Trainer
 
@@ -68,7 +67,7 @@ def test_same_seed_same_embeddings(tiny, tmp_path):
     cfg = TrainConfig(**FAST)
     paths = []
     for name in ("a", "b"):
-        paths.append(write_run(tmp_path / name, run_pipeline(_spec(tiny, cfg), tiny, split)))
+        paths.append(run_pipeline(_spec(tiny, cfg), tiny, split).save(tmp_path / name))
     a, b = (load_embeddings(p) for p in paths)
     assert np.array_equal(a.user_vectors, b.user_vectors)
     assert np.array_equal(a.item_vectors, b.item_vectors)
@@ -91,7 +90,7 @@ def test_write_run_is_atomic_and_refuses_overwrite(tiny, tmp_path):
     split = leave_last_out(tiny.interactions)
     cfg = TrainConfig(**{**FAST, "epochs": 1})
     run = run_pipeline(_spec(tiny, cfg), tiny, split)
-    out = write_run(tmp_path / "run", run)
+    out = run.save(tmp_path / "run")
     assert sorted(p.name for p in out.iterdir()) == [
         "config.json",
         "embeddings.npz",
@@ -100,7 +99,7 @@ def test_write_run_is_atomic_and_refuses_overwrite(tiny, tmp_path):
         "summary.json",
     ]
     with pytest.raises(ValueError, match="already exists"):
-        write_run(tmp_path / "run", run)
+        run.save(tmp_path / "run")
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 

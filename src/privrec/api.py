@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from privrec.audit.audit_run import audit_run as audit
 from privrec.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from privrec.audit.result import AuditResult
     from privrec.data.dataset import Dataset
     from privrec.runs.run_result import Run
     from privrec.runs.run_spec import RunSpec
@@ -164,7 +164,8 @@ def train(
         adversaries: attribute → λ of adversarial heads behind gradient reversal.
         adversary: other :class:`~privrec.defences.adversarial.AdversarySpec` fields
             (``head``, ``n_heads``, ``steps``, ``schedule``, ``objective``...).
-        mmd, hsic: attribute → weight of a kernel dependence penalty.
+        mmd: attribute → weight of an MMD dependence penalty.
+        hsic: attribute → weight of an HSIC dependence penalty.
         dependence: other :class:`~privrec.defences.dependence.DependenceSpec` fields.
         attackers: audit the trained vectors with this attacker preset or list (default: no
             audit; :func:`audit` audits later).
@@ -200,50 +201,6 @@ def train(
     return run_pipeline(spec, dataset, callback=callback)
 
 
-def audit(
-    run: Run,
-    dataset: Dataset,
-    *,
-    attributes: Sequence[str] | None = None,
-    attackers: str | Sequence[str] = "paper",
-    folds: int = 5,
-    seed: int = 0,
-    jobs: int = 1,
-    progress: bool = False,
-) -> AuditResult:
-    """Audit how well ``dataset``'s private attributes can be read from ``run``'s user vectors.
-
-    Args:
-        run: a trained, erased or loaded run.
-        dataset: the dataset holding the attributes (matched to the run's users by id).
-        attributes: attributes to audit (default: the run's audited attributes, else all).
-        attackers: preset (``fast``, ``paper``, ``strong``, ``all``) or attacker names.
-        folds: cross-validation folds over users.
-        seed: seed of the folds and attackers.
-        jobs: worker processes.
-        progress: show a progress bar.
-
-    Returns:
-        The :class:`~privrec.audit.result.AuditResult` (``.table`` per attacker,
-        ``.headline`` per attribute: the strongest attacker).
-    """
-    from privrec.audit import audit_vectors
-
-    emb = run._require_vectors()
-    names = list(attributes) if attributes is not None else list(run.audit_attributes) or None
-    return audit_vectors(
-        emb.user_ids,
-        emb.user_vectors,
-        dataset.attributes,
-        names=names,
-        attackers=attackers if isinstance(attackers, str) else list(attackers),
-        folds=folds,
-        seed=seed,
-        jobs=jobs,
-        progress=progress,
-    )
-
-
 def erase(
     run: Run,
     dataset: Dataset,
@@ -270,7 +227,9 @@ def erase(
             audit then scores only these users.
         options: method options (see :func:`privrec.defences.erasure.fit_eraser`).
         attackers: also audit the vectors before and after (default: no audit).
-        folds, jobs, progress: of the audit.
+        folds: cross-validation folds of the audit.
+        jobs: worker processes of the audit.
+        progress: show the audit's progress bar.
         seed: seed of the eraser, the holdout draw and the audit.
         audit_trained: with ``attackers``, also audit the vectors before erasure.
 
@@ -301,7 +260,7 @@ def erase(
 def load_run(path: str | Path) -> Run:
     """Load a run directory written by :meth:`Run.save <privrec.runs.run_result.Run.save>`,
     ``privrec train``, ``privrec erase`` or a sweep (privrec 0.1's layout too)."""
-    from privrec.runs.run_directory import read_run
+    from privrec.runs.run_result import read_run
 
     return read_run(path)
 

@@ -18,7 +18,12 @@ cross-validation), :mod:`~privrec.audit.result` (:class:`AuditResult`),
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from privrec.audit.attackers import ATTACKER_PRESETS, ATTACKERS, REGRESSORS, resolve_attackers
+from privrec.audit.audit_run import audit_run
 from privrec.audit.core import AuditWarning, audit_vectors
 from privrec.audit.recommendations import audit_recommendations, recommendation_bags
 from privrec.audit.report import headline_sentence, to_markdown, write_audit
@@ -34,6 +39,7 @@ __all__ = [
     "AuditResult",
     "AuditWarning",
     "audit_recommendations",
+    "audit_run",
     "audit_vectors",
     "headline_sentence",
     "load_vectors",
@@ -42,3 +48,14 @@ __all__ = [
     "to_markdown",
     "write_audit",
 ]
+
+
+class _AuditModule(types.ModuleType):
+    """This package is also the curated API's :func:`privrec.audit` function: once the
+    package is imported, ``privrec.audit`` names it, and calling it audits a run."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AuditResult:
+        return audit_run(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _AuditModule

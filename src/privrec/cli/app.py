@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -98,7 +99,7 @@ def train(
         from privrec.api import train_spec
         from privrec.cli.options import parse_weights
 
-        options = {
+        options: dict[str, Any] = {
             "embedding_size": embedding_size,
             "epochs": epochs,
             "adversaries": parse_weights(adv or []),

@@ -100,6 +100,7 @@ def audit(
             raise ConfigError("say whose attributes to audit: --dataset NAME or --attributes CSV")
         ds = None
         if attributes_only:
+            assert attributes is not None  # implied by attributes_only
             attrs = read_attributes_csv(attributes, user_col, continuous or [])
         else:
             ds = common.load(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from contextlib import contextmanager
@@ -34,13 +35,62 @@ def cli_errors():
     try:
         yield
     except PrivrecError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        message = with_flags(str(exc))
+        err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")
         raise typer.Exit(130) from None
     finally:
         warnings.showwarning = previous
+
+
+#: The command-line option of each configuration field (errors name the field; the CLI adds
+#: its option).
+FIELD_FLAGS: dict[str, str] = {
+    "train.model": "--model",
+    "train.loss": "--loss",
+    "train.embedding_size": "--embedding-size",
+    "train.epochs": "--epochs",
+    "train.learning_rate": "--lr",
+    "train.reg": "--reg",
+    "train.batch_size": "--batch-size",
+    "train.optimizer": "--optimizer",
+    "train.patience": "--patience",
+    "train.max_grad_norm": "--max-grad-norm",
+    "train.seed": "--seed",
+    "train.num_threads": "--threads",
+    "train.selection": "--selection",
+    "train.collapse_ratio": "--collapse-ratio",
+    "adversary.head": "--adv-head",
+    "adversary.n_heads": "--adv-heads",
+    "adversary.schedule": "--adv-schedule",
+    "adversary.steps": "--adv-steps",
+    "adversary.objective": "--adv-objective",
+    "adversary.reinit_every": "--adv-reinit",
+    "adversary.weights": "--adv",
+    "dependence.sample_size": "--dep-sample",
+    "dependence.schedule": "--dep-schedule",
+    "dependence.mmd": "--mmd",
+    "dependence.hsic": "--hsic",
+    "data.n_users": "--syn-users",
+    "data.n_items": "--syn-items",
+    "data.strength": "--syn-strength",
+    "data.mode": "--syn-mode",
+    "data.seed": "--syn-seed",
+}
+
+
+def with_flags(message: str) -> str:
+    """``message`` with the command-line option added after each configuration field it
+    names (``'dependence.sample_size'`` → ``'dependence.sample_size' (--dep-sample)``)."""
+
+    def add(match: re.Match[str]) -> str:
+        path = match.group(1)
+        flag = FIELD_FLAGS.get(path) or FIELD_FLAGS.get(path.rsplit(".", 1)[0])
+        return f"{match.group(0)} ({flag})" if flag else match.group(0)
+
+    return re.sub(r"'((?:train|adversary|dependence|data)\.[A-Za-z_.]+)'", add, message)
 
 
 def check_output(out: Path, overwrite: bool) -> None:

@@ -21,9 +21,11 @@ A second attribute ``noise`` (3 balanced classes independent of everything) is a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Literal
 
 import numpy as np
 
+from privrec.config_types import check_fields
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.data.dataset import Dataset
 from privrec.data.interactions import Interactions
@@ -46,7 +48,7 @@ class SyntheticConfig:
     """Dimension of the latent tastes."""
     class_probs: tuple[float, ...] = (0.7, 0.3)
     """Distribution of the planted attribute ``attr`` over its classes."""
-    mode: str = "direction"
+    mode: Literal["direction", "radius"] = "direction"
     """``direction`` (linear signal) or ``radius`` (non-linear signal)."""
     sharpness: float = 2.5
     """How strongly taste decides the items chosen."""
@@ -54,14 +56,13 @@ class SyntheticConfig:
     """Seed of the generator."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.n_users < 2 or self.n_items < 4:
             raise ConfigError("synthetic data needs at least 2 users and 4 items")
         if not 0 < self.density < 1:
             raise ConfigError(f"density must be in (0, 1), got {self.density}")
         if not 0 <= self.strength <= 1:
             raise ConfigError(f"strength must be in [0, 1], got {self.strength}")
-        if self.mode not in ("direction", "radius"):
-            raise ConfigError(f"mode must be 'direction' or 'radius', got {self.mode!r}")
         p = np.asarray(self.class_probs, dtype=float)
         if len(p) < 2 or (p <= 0).any() or abs(p.sum() - 1) > 1e-6:
             raise ConfigError(f"class_probs must be ≥ 2 positive shares summing to 1, got {p}")

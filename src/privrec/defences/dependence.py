@@ -58,22 +58,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 
+from privrec.config_types import check_fields
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.errors import ConfigError
 from privrec.training.penalty import UserPenalty
-from privrec.training.schedule import SCHEDULES, schedule_factor
+from privrec.training.schedule import ScheduleName, schedule_factor
 
 DEFAULT_BANDWIDTHS: tuple[float, ...] = (0.5, 1.0, 2.0)
 """Bandwidth multipliers used when :attr:`DependenceSpec.bandwidths` is empty."""
-OBJECTIVES = ("z2", "abs", "raw")
+DependenceObjective = Literal["z2", "abs", "raw"]
+"""Loss forms of the dependence penalty (see :attr:`DependenceSpec.objective`)."""
+KernelName = Literal["rff", "rbf"]
+"""Kernels of the dependence estimates."""
+ScalingName = Literal["spread", "standardize"]
+"""How the vectors are scaled before the kernel."""
+OBJECTIVES: tuple[str, ...] = get_args(DependenceObjective)
 """Allowed values of :attr:`DependenceSpec.objective`."""
-KERNELS = ("rff", "rbf")
+KERNELS: tuple[str, ...] = get_args(KernelName)
 """Allowed values of :attr:`DependenceSpec.kernel`."""
-SCALINGS = ("spread", "standardize")
+SCALINGS: tuple[str, ...] = get_args(ScalingName)
 """Allowed values of :attr:`DependenceSpec.scaling`."""
 
 
@@ -92,12 +100,12 @@ class DependenceSpec:
     sample_size: int = 512
     """At most this many of the batch's users (with a known label) enter each estimate; the
     kernel matrices are ``sample_size²``. Users beyond it are subsampled at random (seeded)."""
-    kernel: str = "rff"
+    kernel: KernelName = "rff"
     """``rff``: fixed random Fourier features (default; see the module docstring for why);
     ``rbf``: exact Gaussian kernels."""
     n_features: int = 128
     """Random Fourier features per bandwidth (``rff`` only)."""
-    objective: str = "z2"
+    objective: DependenceObjective = "z2"
     """``z2``: ``weight × Σ_b max(|z_b| − tolerance, 0)²`` with ``z_b`` the null-centred estimate
     in units of its permutation standard deviation; ``abs``: ``weight × Σ_b max(|estimate_b| −
     tolerance · sd_b, 0)``; ``raw``: ``weight × Σ_b estimate_b`` with the textbook estimators
@@ -113,13 +121,13 @@ class DependenceSpec:
     biased upwards by O(1/n) unless centred)."""
     normalize_hsic: bool = True
     """HSIC: the normalised HSIC (CKA form) instead of the raw estimate."""
-    scaling: str = "spread"
+    scaling: ScalingName = "spread"
     """How the vectors are scaled before the kernel (with gradient, so the penalty is
     scale-free): ``spread`` divides them by their root-mean-square spread (one factor, the
     geometry kept); ``standardize`` centres each dimension and divides it by its standard
     deviation, as the audit's attackers do (``StandardScaler``), so dependence hidden in a
     low-variance dimension weighs as much as in a high-variance one."""
-    schedule: str = "constant"
+    schedule: ScheduleName = "constant"
     """``constant`` weight, or ``ramp``: weight · (2 / (1 + exp(−γ p)) − 1) with p the training
     progress (the recommender learns tastes first; see :func:`~privrec.training.schedule.
     schedule_factor`)."""
@@ -129,22 +137,11 @@ class DependenceSpec:
     """Seed of the subsampling, permutation and Fourier-feature generators."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for family in ("mmd", "hsic"):
-            weights = getattr(self, family)
-            if not isinstance(weights, Mapping):
-                raise ConfigError(f"{family} must map attribute names to weights")
-            for name, w in weights.items():
-                try:
-                    w = float(w)
-                except (TypeError, ValueError):
-                    raise ConfigError(
-                        f"{family} weight of '{name}' is not a number: {w!r}"
-                    ) from None
-                if not math.isfinite(w) or w < 0:
-                    raise ConfigError(
-                        f"{family} weight of '{name}' must be finite and >= 0, got {w}"
-                    )
-            object.__setattr__(self, family, {str(k): float(v) for k, v in weights.items()})
+            for name, w in getattr(self, family).items():
+                if w < 0:
+                    raise ConfigError(f"{family} weight of '{name}' must be >= 0, got {w}")
         bws = tuple(float(b) for b in self.bandwidths)
         for b in bws:
             if not math.isfinite(b) or b <= 0:
@@ -154,31 +151,12 @@ class DependenceSpec:
             raise ConfigError(f"tolerance must be finite and >= 0, got {self.tolerance}")
         if self.n_permutations < 2:
             raise ConfigError(f"n_permutations must be >= 2, got {self.n_permutations}")
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(
-                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
-            )
-        if self.scaling not in SCALINGS:
-            raise ConfigError(
-                f"dependence scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(
-                f"dependence schedule (--dep-schedule) must be one of {', '.join(SCHEDULES)}, "
-                f"got {self.schedule!r}"
-            )
         if not math.isfinite(self.gamma) or self.gamma <= 0:
             raise ConfigError(f"gamma must be finite and > 0, got {self.gamma}")
-        if self.kernel not in KERNELS:
-            raise ConfigError(f"kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}")
         if isinstance(self.n_features, bool) or self.n_features < 1:
             raise ConfigError(f"n_features must be >= 1, got {self.n_features}")
-        if isinstance(self.sample_size, bool) or int(self.sample_size) != self.sample_size:
-            raise ConfigError(
-                f"sample_size (--dep-sample) must be an integer, got {self.sample_size!r}"
-            )
         if self.sample_size < 4:
-            raise ConfigError(f"sample_size (--dep-sample) must be >= 4, got {self.sample_size}")
+            raise ConfigError(f"'dependence.sample_size' must be >= 4, got {self.sample_size}")
 
     @property
     def multipliers(self) -> tuple[float, ...]:

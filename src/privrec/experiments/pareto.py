@@ -14,13 +14,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from privrec.errors import ConfigError
 
 COMBINED = "combined"
 
 
-def pareto_mask(maximise: Sequence[float], minimise: Sequence[float]) -> np.ndarray:
+def pareto_mask(maximise: ArrayLike, minimise: ArrayLike) -> np.ndarray:
     """Boolean mask of the non-dominated points.
 
     Point ``i`` is dominated when some ``j`` has ``maximise[j] >= maximise[i]`` and
@@ -44,13 +45,13 @@ def pareto_mask(maximise: Sequence[float], minimise: Sequence[float]) -> np.ndar
     return mask
 
 
-def normalised_auc(auc: Sequence[float] | float) -> np.ndarray:
+def normalised_auc(auc: ArrayLike) -> np.ndarray:
     """``max(0, (AUC − 0.5) / 0.5)``: 0 at chance (or below), 1 for a perfect attacker."""
     a = np.asarray(auc, dtype=float)
     return np.clip((a - 0.5) / 0.5, 0.0, 1.0)
 
 
-def normalised_accuracy(accuracy: Sequence[float], majority: Sequence[float]) -> np.ndarray:
+def normalised_accuracy(accuracy: ArrayLike, majority: ArrayLike) -> np.ndarray:
     """``max(0, (acc − majority) / (1 − majority))``: 0 at the majority baseline, 1 perfect."""
     acc = np.asarray(accuracy, dtype=float)
     maj = np.asarray(majority, dtype=float)

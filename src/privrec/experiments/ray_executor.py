@@ -48,6 +48,7 @@ import contextlib
 import math
 import os
 import traceback
+import types
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -165,6 +166,7 @@ class RayExecutor(Executor):
             }
             if self.runtime_env:
                 kwargs["runtime_env"] = self.runtime_env
+            address: str | None
             if self.is_local:
                 cores = cpu_count()
                 if per_task is None:
@@ -192,7 +194,7 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         """Cancel the tasks still in flight; stop Ray only if this executor started it."""
-        ray = None
+        ray: types.ModuleType | None = None
         with contextlib.suppress(ImportError):
             import ray
         if ray is not None and ray.is_initialized():

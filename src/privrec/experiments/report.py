@@ -270,7 +270,8 @@ class _Ctx:
         values: list = []
         knobs: list[str] = []
         for _, row in df.iterrows():
-            value, knob = np.nan, ""
+            value: float | str = np.nan
+            knob = ""
             shared = pd.to_numeric(row.get("lambda", np.nan), errors="coerce")
             for sym, fam in (("λ", "lambda"), ("mmd", "mmd"), ("hsic", "hsic")):
                 if fam == "lambda" and pd.notna(shared):
@@ -773,7 +774,7 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
                     continue
                 x = _num(sel, xcol) * scale
                 y = _num(sel, ctx.hr) * 100
-                label = f"size {size}" + (f", {method}" if len(methods) > 1 else "")
+                label: str | None = f"size {size}" + (f", {method}" if len(methods) > 1 else "")
                 ax.errorbar(
                     x,
                     y,
@@ -832,7 +833,7 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
             dx = _num(diverged, xcol) * scale if xcol in diverged else None
             dy = _num(diverged, ctx.hr) * 100 if ctx.hr in diverged else None
             placed = (dx.notna() & dy.notna()) if dx is not None and dy is not None else None
-            if placed is not None and placed.any():
+            if dx is not None and dy is not None and placed is not None and placed.any():
                 ax.scatter(
                     dx[placed], dy[placed], marker="x", s=80, color="red", zorder=4, label=label
                 )

@@ -23,9 +23,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from privrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from privrec.experiments.report import Report
+    from privrec.experiments.sweep_runner import SweepOutcome
 
 PAPER_SIZES: tuple[int, ...] = (10, 20, 50)
 PAPER_LAMBDAS: tuple[float, ...] = (0.0, 0.01, 0.1, 1.0, 10.0)
@@ -91,8 +95,8 @@ class ReproduceOutcome:
     """What :func:`reproduce` did; ``*_seconds`` are worker time summed over the runs (runs
     reused from an interrupted earlier call count with their original times)."""
 
-    sweep: object
-    report: object
+    sweep: SweepOutcome
+    report: Report
     wall_seconds: float
     train_seconds: float
     audit_seconds: float

@@ -22,7 +22,7 @@ from typing import Any
 from privrec.errors import ConfigError, DataError
 from privrec.experiments.sweep_results import results_frame, write_results
 from privrec.experiments.sweep_spec import SweepSpec
-from privrec.runs.run_directory import read_summary, write_run
+from privrec.runs.run_directory import read_summary
 from privrec.runs.run_spec import RunSpec, jsonable
 
 # ---------------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def execute_run(spec: RunSpec, run_dir: str | Path) -> dict:
         spec, ds, split, record_warnings=True, load_seconds=time.perf_counter() - started
     )
     try:
-        write_run(run_dir, run)
+        run.save(run_dir)
     except DataError:
         if not run_dir.exists():  # pragma: no cover - a real error, not a lost race
             raise
@@ -114,11 +114,11 @@ class SweepOutcome:
 
     @property
     def counts(self) -> dict[str, int]:
-        s = self.results["status"] if len(self.results) else []
-        return {
-            status: int((s == status).sum()) if len(self.results) else 0
-            for status in ("ok", "diverged", "error")
-        }
+        statuses = ("ok", "diverged", "error")
+        if not len(self.results):
+            return dict.fromkeys(statuses, 0)
+        s = self.results["status"]
+        return {status: int((s == status).sum()) for status in statuses}
 
 
 def clean_partials(out_dir: Path) -> int:

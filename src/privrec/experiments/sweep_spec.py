@@ -56,15 +56,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from privrec.config_types import check_keys, unknown_key
 from privrec.errors import ConfigError
-from privrec.runs.run_spec import (
-    DEFAULT_AUDIT_ATTRIBUTES,
-    RunSpec,
-    check_keys,
-    data_fields,
-    jsonable,
-    unknown_key,
-)
+from privrec.runs.run_spec import DEFAULT_AUDIT_ATTRIBUTES, RunSpec, data_fields, jsonable
 
 SWEEP_KEYS: tuple[str, ...] = ("name", "purge", "run", "grid", "override")
 GRID_ALIASES: dict[str, str] = {
@@ -151,6 +145,7 @@ class SweepSpec:
             return [(*_SHARED[head].split("."), rest)]
         if head in ("train", "adversary", "dependence", "data") and rest:
             section = head
+            allowed: list[str] | None
             if section == "train":
                 from privrec.training.config import TrainConfig
 

@@ -2,7 +2,7 @@
 
 :func:`run_pipeline` is the only place that runs these stages; ``privrec train``, ``privrec
 erase``, sweeps, ``reproduce``, ``demo`` and the Python API (:func:`privrec.train`,
-:func:`privrec.erase`) all go through it, and :func:`privrec.runs.run_directory.write_run`
+:func:`privrec.erase`) all go through it, and :func:`privrec.runs.run_directory.write_run_directory` (through ``Run.save``)
 is the only writer of its result.
 """
 
@@ -134,7 +134,8 @@ def run_pipeline(
         dataset: the data (its leave-last-out ``split`` is computed if not given).
         source: a trained run to start from instead of training (``privrec erase``); its
             vectors must be of ``dataset`` (same users, items and split).
-        erasure, audit: stages that replace the spec's.
+        erasure: an erasure stage that replaces the spec's.
+        audit: an audit stage that replaces the spec's.
         callback: called with each epoch's record during training.
         record_warnings: collect the warnings raised (into :attr:`Run.warnings`) instead of
             letting them through.
@@ -172,7 +173,14 @@ def run_pipeline(
             fit_attrs, audit_attrs, n_hidden = _holdout_labels(dataset, erase_names, erasure)
             trained_embeddings = embeddings
             embeddings, erasure_record = _erase(
-                embeddings, order, dataset, split, fit_attrs, erase_names, erasure, metrics,
+                embeddings,
+                order,
+                dataset,
+                split,
+                fit_attrs,
+                erase_names,
+                erasure,
+                metrics,
                 spec.train.k,
             )
             erasure_record["holdout_users"] = n_hidden
@@ -344,9 +352,7 @@ def _source_embeddings(source: Run, dataset: Dataset, split: Split) -> tuple[Emb
             f"{where}: the run is recorded as {source.status!r}, it has no vectors to erase"
         )
     if source.dataset and source.dataset != dataset.name:
-        raise DataError(
-            f"{where} was trained on dataset {source.dataset!r}, not {dataset.name!r}"
-        )
+        raise DataError(f"{where} was trained on dataset {source.dataset!r}, not {dataset.name!r}")
     emb = source.embeddings
     inter = dataset.interactions
     order = (

@@ -21,6 +21,9 @@ into place at the end, so a run directory that exists is complete):
 ``audit_trained/``           the audit of the vectors before erasure (erased, audited runs)
 ===========================  =================================================================
 
+This module reads and writes the files; :class:`~privrec.runs.run_result.Run` (``Run.save``,
+:func:`~privrec.runs.run_result.read_run`) turns them into a run and back.
+
 Run directories of privrec 0.1 (no ``schema_version``: written by ``privrec train``, by sweeps
 or by ``privrec erase``) load too, with the settings rebuilt from their ``train`` /
 ``adversary`` / ``spec`` records where possible.
@@ -30,13 +33,13 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from privrec._version import __version__
 from privrec.artifacts import (
     Embeddings,
     atomic_dir,
@@ -47,57 +50,74 @@ from privrec.artifacts import (
     save_embeddings,
 )
 from privrec.errors import ConfigError, DataError
-from privrec.runs.run_result import Run
+from privrec.runs.run_spec import RunSpec
 
 SCHEMA_VERSION = 2
-"""Version of the run-directory layout written by :func:`write_run`."""
+"""Version of the run-directory layout written by :func:`write_run_directory`."""
 
 
-def config_record(run: Run) -> dict:
-    """The content of a run's ``config.json``."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "privrec_version": __version__,
-        "run_id": run.run_id,
-        "spec": run.spec.to_dict() if run.spec is not None else None,
-        "dataset": run.dataset,
-        "dataset_notes": list(run.dataset_notes),
-        "split": dict(run.split),
-        "audit_attributes": list(run.audit_attributes),
-        "erasure": dict(run.erasure) if run.erasure is not None else None,
-        "source_run": run.source_run,
-    }
+@dataclass(frozen=True, eq=False)
+class StoredRun:
+    """The content of a run directory, file by file (audits as their JSON records).
+
+    ``spec`` is rebuilt from ``config.json`` (``None`` when it cannot be: a 0.1 directory
+    without training settings)."""
+
+    path: Path
+    schema_version: int
+    config: dict
+    metrics: dict
+    spec: RunSpec | None
+    embeddings: Embeddings | None
+    trained_embeddings: Embeddings | None
+    seen: sp.csr_matrix | None
+    audit: dict | None
+    trained_audit: dict | None
+    audit_attributes: tuple[str, ...]
 
 
-def write_run(path: str | Path, run: Run, overwrite: bool = False) -> Path:
-    """Write ``run`` as a complete run directory at ``path`` (atomically).
+def write_run_directory(
+    path: str | Path,
+    *,
+    config: dict,
+    metrics: dict,
+    summary: dict | None = None,
+    embeddings: Embeddings | None = None,
+    trained_embeddings: Embeddings | None = None,
+    seen: sp.csr_matrix | None = None,
+    audit: Any = None,
+    trained_audit: Any = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a complete run directory at ``path`` (atomically; see the module docstring).
 
-    An existing ``path`` is an error unless ``overwrite``; nothing appears at ``path`` if
+    ``audit``/``trained_audit`` are :class:`~privrec.audit.result.AuditResult` objects. An
+    existing ``path`` is an error unless ``overwrite``; nothing appears at ``path`` if
     writing fails.
     """
     from privrec.audit.report import write_audit
 
     path = Path(path)
     with atomic_dir(path, overwrite=overwrite) as tmp:
-        atomic_write_json(tmp / "config.json", config_record(run))
-        atomic_write_json(tmp / "metrics.json", run.metrics)
-        if run.spec is not None:
-            atomic_write_json(tmp / "summary.json", run.summary)
-        if run.embeddings is not None:
-            save_embeddings(tmp / "embeddings.npz", run.embeddings)
-        if run.trained_embeddings is not None:
-            save_embeddings(tmp / "embeddings_trained.npz", run.trained_embeddings)
-        if run.seen is not None:
-            _save_seen(tmp / "seen.npz", run.seen)
-        if run.audit is not None:
-            write_audit(run.audit, tmp)
-        if run.trained_audit is not None:
-            write_audit(run.trained_audit, tmp / "audit_trained")
+        atomic_write_json(tmp / "config.json", {"schema_version": SCHEMA_VERSION, **config})
+        atomic_write_json(tmp / "metrics.json", metrics)
+        if summary is not None:
+            atomic_write_json(tmp / "summary.json", summary)
+        if embeddings is not None:
+            save_embeddings(tmp / "embeddings.npz", embeddings)
+        if trained_embeddings is not None:
+            save_embeddings(tmp / "embeddings_trained.npz", trained_embeddings)
+        if seen is not None:
+            _save_seen(tmp / "seen.npz", seen)
+        if audit is not None:
+            write_audit(audit, tmp)
+        if trained_audit is not None:
+            write_audit(trained_audit, tmp / "audit_trained")
     return path
 
 
-def read_run(path: str | Path) -> Run:
-    """Load a run directory (this schema or privrec 0.1's) as a :class:`Run`."""
+def read_run_directory(path: str | Path) -> StoredRun:
+    """Read a run directory (this schema or privrec 0.1's)."""
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: no such run directory")
@@ -112,31 +132,27 @@ def read_run(path: str | Path) -> Run:
     ok = metrics.get("status", "ok") == "ok"
     embeddings = load_embeddings(path / "embeddings.npz") if ok else None
     trained_file = path / "embeddings_trained.npz"
-    trained = load_embeddings(trained_file) if trained_file.is_file() else None
-    spec = _spec_of(config, path)
-    erasure = config.get("erasure")
-    return Run(
-        spec=spec,
-        metrics=metrics,
-        embeddings=embeddings,
-        dataset=str(config.get("dataset") or (spec.dataset if spec else "")),
-        dataset_notes=tuple(config.get("dataset_notes") or ()),
-        split=dict(config.get("split") or {}),
-        audit_attributes=tuple(config.get("audit_attributes") or _audited(path)),
-        audit=_read_audit(path / "audit.json"),
-        trained_embeddings=trained,
-        trained_audit=_read_audit(
-            *(
-                path / name
-                for name in ("audit_trained/audit.json", "audit_trained.json", "source_audit/audit.json")
-            )
-        ),
-        erasure=erasure,
-        source_run=config.get("source_run") or (erasure or {}).get("source_run"),
-        seen=_load_seen(path / "seen.npz", embeddings),
-        run_id=config.get("run_id") or (spec.run_id if spec is not None else None),
+    audit = _read_json_if(path / "audit.json")
+    trained_audit = _read_json_if(
+        path / "audit_trained" / "audit.json",  # schema 2
+        path / "audit_trained.json",  # 0.1 sweeps
+        path / "source_audit" / "audit.json",  # 0.1 `privrec erase`
+    )
+    audited = config.get("audit_attributes") or [
+        h["attribute"] for h in (audit or {}).get("headline", [])
+    ]
+    return StoredRun(
+        path=path,
         schema_version=version,
-        path=str(path.resolve()),
+        config=config,
+        metrics=metrics,
+        spec=_spec_of(config, path),
+        embeddings=embeddings,
+        trained_embeddings=load_embeddings(trained_file) if trained_file.is_file() else None,
+        seen=_load_seen(path / "seen.npz", embeddings),
+        audit=audit,
+        trained_audit=trained_audit,
+        audit_attributes=tuple(audited),
     )
 
 
@@ -145,9 +161,14 @@ def read_summary(run_dir: str | Path) -> dict:
     return read_json(Path(run_dir) / "summary.json")
 
 
-def _spec_of(config: dict, path: Path):
-    from privrec.runs.run_spec import RunSpec
+def _read_json_if(*candidates: Path) -> dict | None:
+    for file in candidates:
+        if file.is_file():
+            return read_json(file)
+    return None
 
+
+def _spec_of(config: dict, path: Path) -> RunSpec | None:
     record = config.get("spec")
     if record is None and "train" in config:  # privrec 0.1's `privrec train` / `erase`
         record = {
@@ -170,27 +191,6 @@ def _spec_of(config: dict, path: Path):
         return None
 
 
-def _audited(path: Path) -> list[str]:
-    record = path / "audit.json"
-    if not record.is_file():
-        return []
-    return [h["attribute"] for h in read_json(record).get("headline", [])]
-
-
-def _read_audit(*candidates: Path):
-    from privrec.audit.result import AuditResult
-
-    for file in candidates:
-        if file.is_file():
-            d = read_json(file)
-            return AuditResult(
-                table=pd.DataFrame(d.get("table") or []),
-                headline=pd.DataFrame(d.get("headline") or []),
-                info=dict(d.get("info") or {}),
-            )
-    return None
-
-
 def _save_seen(path: Path, seen: sp.csr_matrix) -> None:
     m = sp.csr_matrix(seen)
     buf = io.BytesIO()
@@ -211,7 +211,11 @@ def _load_seen(path: Path, embeddings: Embeddings | None) -> sp.csr_matrix | Non
             indptr, indices, shape = z["indptr"], z["indices"], tuple(int(s) for s in z["shape"])
     except (KeyError, ValueError, OSError) as exc:
         raise DataError(f"{path}: not a seen-items file ({exc})") from None
-    if len(shape) != 2 or len(indptr) != shape[0] + 1 or (indices.size and indices.max() >= shape[1]):
+    if (
+        len(shape) != 2
+        or len(indptr) != shape[0] + 1
+        or (indices.size and indices.max() >= shape[1])
+    ):
         raise DataError(f"{path}: malformed seen-items matrix")
     if embeddings is not None and shape != (len(embeddings.user_ids), len(embeddings.item_ids)):
         raise DataError(

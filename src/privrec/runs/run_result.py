@@ -3,7 +3,7 @@
 A :class:`Run` carries the run's specification, its metrics, its vectors (after erasure when
 the run erased), the audit of those vectors, and the training interactions needed to serve
 recommendations that exclude what each user has already seen. Runs made in this process and
-runs loaded from disk (:func:`privrec.runs.run_directory.read_run`) behave the same.
+runs loaded from disk (:func:`read_run`) behave the same.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from privrec._version import __version__
 from privrec.artifacts import Embeddings
 from privrec.errors import ConfigError, DataError
 
@@ -116,7 +117,10 @@ class Run:
         return int(self._require_vectors().user_vectors.shape[1])
 
     def recommend(
-        self, users: Sequence[Any] | np.ndarray | None = None, k: int = 10, exclude_seen: bool = True
+        self,
+        users: Sequence[Any] | np.ndarray | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
     ) -> pd.DataFrame:
         """Top-``k`` items for each of ``users`` (original user ids; default: every user).
 
@@ -140,7 +144,10 @@ class Run:
                 "this run records no training interactions, so seen items cannot be excluded; "
                 "pass exclude_seen=False to rank every item"
             )
-        users_out, ranks, items_out, scores_out = [], [], [], []
+        users_out: list[Any] = []
+        ranks: list[int] = []
+        items_out: list[Any] = []
+        scores_out: list[float] = []
         item_vectors = emb.item_vectors.astype(np.float32)
         bias = emb.item_bias.astype(np.float32)
         for lo in range(0, len(rows), 1024):
@@ -177,18 +184,43 @@ class Run:
         if missing:
             shown = ", ".join(map(str, missing[:5]))
             raise DataError(
-                f"{len(missing)} unknown user id(s): {shown}; the run has "
-                f"{len(pos):,} users"
+                f"{len(missing)} unknown user id(s): {shown}; the run has {len(pos):,} users"
             )
         return np.array([pos[str(u)] for u in wanted.tolist()], dtype=np.int64)
 
     # -- persistence -------------------------------------------------------------------------
 
-    def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the run as a run directory (see :mod:`privrec.runs.run_directory`)."""
-        from privrec.runs.run_directory import write_run
+    def config_record(self) -> dict:
+        """The content of the run's ``config.json`` (see :mod:`privrec.runs.run_directory`)."""
+        return {
+            "privrec_version": __version__,
+            "run_id": self.run_id,
+            "spec": self.spec.to_dict() if self.spec is not None else None,
+            "dataset": self.dataset,
+            "dataset_notes": list(self.dataset_notes),
+            "split": dict(self.split),
+            "audit_attributes": list(self.audit_attributes),
+            "erasure": dict(self.erasure) if self.erasure is not None else None,
+            "source_run": self.source_run,
+        }
 
-        return write_run(path, self, overwrite=overwrite)
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the run as a run directory (:mod:`privrec.runs.run_directory`); an existing
+        ``path`` is an error unless ``overwrite``."""
+        from privrec.runs.run_directory import write_run_directory
+
+        return write_run_directory(
+            path,
+            config=self.config_record(),
+            metrics=self.metrics,
+            summary=self.summary if self.spec is not None else None,
+            embeddings=self.embeddings,
+            trained_embeddings=self.trained_embeddings,
+            seen=self.seen,
+            audit=self.audit,
+            trained_audit=self.trained_audit,
+            overwrite=overwrite,
+        )
 
     @property
     def summary(self) -> dict:
@@ -196,6 +228,46 @@ class Run:
         from privrec.runs.result_records import summarise
 
         return summarise(self)
+
+
+def read_run(path: str | Path) -> Run:
+    """Load a run directory (this schema or privrec 0.1's) as a :class:`Run`."""
+    from privrec.runs.run_directory import read_run_directory
+
+    stored = read_run_directory(path)
+    config = stored.config
+    spec = stored.spec
+    erasure = config.get("erasure")
+    return Run(
+        spec=spec,
+        metrics=stored.metrics,
+        embeddings=stored.embeddings,
+        dataset=str(config.get("dataset") or (spec.dataset if spec else "")),
+        dataset_notes=tuple(config.get("dataset_notes") or ()),
+        split=dict(config.get("split") or {}),
+        audit_attributes=stored.audit_attributes,
+        audit=_audit_result(stored.audit),
+        trained_embeddings=stored.trained_embeddings,
+        trained_audit=_audit_result(stored.trained_audit),
+        erasure=erasure,
+        source_run=config.get("source_run") or (erasure or {}).get("source_run"),
+        seen=stored.seen,
+        run_id=config.get("run_id") or (spec.run_id if spec is not None else None),
+        schema_version=stored.schema_version,
+        path=str(stored.path.resolve()),
+    )
+
+
+def _audit_result(record: dict | None) -> AuditResult | None:
+    if record is None:
+        return None
+    from privrec.audit.result import AuditResult
+
+    return AuditResult(
+        table=pd.DataFrame(record.get("table") or []),
+        headline=pd.DataFrame(record.get("headline") or []),
+        info=dict(record.get("info") or {}),
+    )
 
 
 def _frame(values: np.ndarray, ids: np.ndarray, name: str) -> pd.DataFrame:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from privrec.config_types import build, check_keys, convert, unknown_key
 from privrec.errors import ConfigError
 
 #: Audit attributes used when a run names no adversary weights and no ``audit_attributes``.
@@ -58,70 +58,6 @@ _LATER_OPTIONS: dict[str, dict[str, Any]] = {
 # ---------------------------------------------------------------------------------------------
 # Building dataclasses from plain dicts, with clear errors
 # ---------------------------------------------------------------------------------------------
-
-
-def unknown_key(key: str, where: str, allowed: Sequence[str]) -> ConfigError:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    name = f"{where}.{key}" if where else key
-    return ConfigError(f"unknown key '{name}'{hint}; allowed: {', '.join(allowed)}")
-
-
-def check_keys(d: Mapping, allowed: Sequence[str], where: str) -> None:
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"'{where}' must be a table of keys, got {type(d).__name__}")
-    for key in d:
-        if key not in allowed:
-            raise unknown_key(str(key), where, allowed)
-
-
-def coerce(value: Any, annotation: str, where: str) -> Any:
-    ann = str(annotation).replace(" ", "")
-    base = {a for a in ann.split("|")}
-    if value is None:
-        if "None" in base:
-            return None
-        raise ConfigError(f"'{where}' may not be empty")
-    if isinstance(value, bool):
-        if "bool" in base:
-            return value
-        raise ConfigError(f"'{where}' must be a {ann}, got a boolean")
-    if "float" in base and isinstance(value, int):
-        return float(value)
-    if "int" in base and isinstance(value, float) and value.is_integer() and "float" not in base:
-        return int(value)
-    if ann.startswith("tuple") and isinstance(value, list | tuple):
-        inner = "float" if "float" in ann else ("int" if "[int" in ann else "")
-        if inner:
-            return tuple(coerce(v, inner, where) for v in value)
-        return tuple(value)
-    if ann.startswith("Mapping[str,float]") or ann.startswith("dict[str,float]"):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"'{where}' must map attribute names to numbers")
-        out = {}
-        for k, v in value.items():
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ConfigError(f"'{where}.{k}' must be a number, got {v!r}")
-            out[str(k)] = float(v)
-        return out
-    for simple, typ in (("int", int), ("float", float), ("str", str)):
-        if base <= {simple, "None"} and not isinstance(value, typ):
-            raise ConfigError(f"'{where}' must be a {simple}, got {value!r}")
-    return value
-
-
-def build_config(cls: type, d: Mapping, where: str, defaults: Mapping | None = None):
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    check_keys(d, list(fields), where)
-    kwargs = dict(defaults or {})
-    kwargs.update(d)
-    kwargs = {k: coerce(v, fields[k].type, f"{where}.{k}") for k, v in kwargs.items()}
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def data_fields(dataset: str) -> list[str] | None:
@@ -293,18 +229,16 @@ class RunSpec:
         kw: dict[str, Any] = {}
         for key in ("dataset", "data_dir", "erasure"):
             if key in d:
-                kw[key] = coerce(d[key], "str|None", f"{where}.{key}")
+                kw[key] = convert(d[key], str | None, f"{where}.{key}")
         if "data" in d:
             check_keys(d["data"] or {}, list(d["data"] or {}), f"{where}.data")
             kw["data_options"] = jsonable(dict(d["data"] or {}))
-        kw["train"] = build_config(
-            TrainConfig, d.get("train") or {}, f"{where}.train", RUN_TRAIN_DEFAULTS
-        )
-        kw["adversary"] = build_config(AdversarySpec, d.get("adversary") or {}, f"{where}.adversary")
+        kw["train"] = build(TrainConfig, d.get("train") or {}, f"{where}.train", RUN_TRAIN_DEFAULTS)
+        kw["adversary"] = build(AdversarySpec, d.get("adversary") or {}, f"{where}.adversary")
         if d.get("dependence"):
             from privrec.defences import DependenceSpec
 
-            kw["dependence"] = build_config(DependenceSpec, d["dependence"], f"{where}.dependence")
+            kw["dependence"] = build(DependenceSpec, d["dependence"], f"{where}.dependence")
         for key in ("erasure_attributes", "audit_attributes"):
             if key in d:
                 v = d[key]
@@ -319,10 +253,10 @@ class RunSpec:
             check_keys(opts, list(opts), f"{where}.erasure_options")
             kw["erasure_options"] = jsonable(dict(opts))
         if "erasure_holdout" in d:
-            kw["erasure_holdout"] = coerce(d["erasure_holdout"], "float", f"{where}.erasure_holdout")
+            kw["erasure_holdout"] = convert(d["erasure_holdout"], float, f"{where}.erasure_holdout")
         for key in ("folds", "seed"):
             if key in d:
-                kw[key] = coerce(d[key], "int", f"{where}.{key}")
+                kw[key] = convert(d[key], int, f"{where}.{key}")
         try:
             return cls(**kw)
         except ConfigError as exc:
@@ -426,5 +360,3 @@ def audit_attributes_for(spec: RunSpec, attributes) -> list[str]:
     if not names:
         raise ConfigError("no attribute to audit: set audit_attributes")
     return names
-
-

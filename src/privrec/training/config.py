@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal, get_args
 
+from privrec.config_types import check_fields
 from privrec.errors import ConfigError
 
+ModelName = Literal["bpr-mf", "tower-mf"]
+"""Recommender architectures (:data:`privrec.models.MODELS`)."""
+LossName = Literal["bpr", "bce"]
+"""Recommendation losses (:data:`privrec.models.losses.LOSSES`)."""
+OptimizerName = Literal["adam", "sgd", "sparse-adam"]
+"""Optimizers accepted by :class:`TrainConfig`."""
+SelectionRule = Literal["hr", "hr_probe"]
+"""Model-selection rules on the validation split."""
+
 #: Optimizer names accepted by :class:`TrainConfig`.
-OPTIMIZERS = ("adam", "sgd", "sparse-adam")
+OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one recommender training run."""
 
-    model: str = "bpr-mf"
+    model: ModelName = "bpr-mf"
     """Recommender architecture: ``bpr-mf`` or ``tower-mf``."""
-    loss: str = "bpr"
+    loss: LossName = "bpr"
     """Recommendation loss: ``bpr`` (pairwise) or ``bce`` (pointwise, sampled negatives)."""
     embedding_size: int = 32
     """Dimension of user and item vectors."""
@@ -29,7 +40,7 @@ class TrainConfig:
     """L2 weight on the vectors touched by each batch."""
     batch_size: int = 4096
     """Training triples per optimizer step."""
-    optimizer: str = "adam"
+    optimizer: OptimizerName = "adam"
     """``adam``, ``sgd`` or ``sparse-adam``. ``sparse-adam`` is row-wise ("lazy") Adam on the
     embedding tables (:class:`~privrec.training.optim.RowAdam`: a step updates only the rows in
     the batch, and only their moments) and Adam on every other parameter; its step costs
@@ -51,13 +62,14 @@ class TrainConfig:
     """A user vector longer than this means training exploded (FitError)."""
     num_threads: int | None = None
     """torch intra-op threads (None = torch's default)."""
-    selection: str = "hr"
+    selection: SelectionRule = "hr"
     """Model selection on validation: ``hr`` (best HR@k) or ``hr_probe`` (best
     HR@k × (1 − max probe leakage), needs penalties that report ``probe_*_leak``)."""
     collapse_ratio: float = 0.0
     """Diverged if validation HR@k falls below this share of its best so far (0 = off)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         positive = {
             "embedding_size": self.embedding_size,
             "epochs": self.epochs,
@@ -75,19 +87,10 @@ class TrainConfig:
             raise ConfigError(f"reg must be >= 0, got {self.reg}")
         if self.patience < 0:
             raise ConfigError(f"patience must be >= 0, got {self.patience}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, "
-                f"got {self.optimizer!r}"
-            )
-        if self.loss not in ("bpr", "bce"):
-            raise ConfigError(f"loss must be 'bpr' or 'bce', got {self.loss!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ConfigError(f"max_grad_norm must be > 0, got {self.max_grad_norm}")
         if not 0 <= self.collapse_ratio < 1:
             raise ConfigError(f"collapse_ratio must be in [0, 1), got {self.collapse_ratio}")
-        if self.selection not in ("hr", "hr_probe"):
-            raise ConfigError(f"selection must be 'hr' or 'hr_probe', got {self.selection!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1, got {self.num_threads}")
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
-SCHEDULES = ("constant", "ramp")
+ScheduleName = Literal["constant", "ramp"]
+"""Weight schedules of the penalties."""
+SCHEDULES: tuple[str, ...] = get_args(ScheduleName)
 """Allowed schedule names."""
 
 

@@ -123,7 +123,7 @@ class Trainer:
         t_items = train.items
         n = len(train)
         history: list[dict] = []
-        best = (-math.inf, 0, None, {})
+        best: tuple[float, int, list[dict] | None, dict] = (-math.inf, 0, None, {})
         bad_evals = 0
         best_hr = 0.0
         start = time.perf_counter()

@@ -10,23 +10,28 @@ the vectors minimise ``λ · KL(prior ‖ h_a(p_u))`` through the current heads.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from privrec.config_types import check_fields
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.defences.adversarial.gradient_reversal import grad_reverse
 from privrec.defences.adversarial.heads import make_head, reset_head
 from privrec.errors import ConfigError
 from privrec.training.penalty import UserPenalty
-from privrec.training.schedule import schedule_factor
+from privrec.training.schedule import ScheduleName, schedule_factor
 
-ADVERSARY_OBJECTIVES = ("reverse", "confusion")
+AdversaryObjective = Literal["reverse", "confusion"]
+"""What the user vectors are trained against (see :attr:`AdversarySpec.objective`)."""
+HeadKind = Literal["linear", "mlp"]
+"""Adversarial head architectures."""
+ADVERSARY_OBJECTIVES: tuple[str, ...] = get_args(AdversaryObjective)
 """Allowed values of :attr:`AdversarySpec.objective`."""
 
 
@@ -36,17 +41,17 @@ class AdversarySpec:
 
     weights: Mapping[str, float] = field(default_factory=dict)
     """Attribute name → adversarial weight λ (0 = plain recommender, < 0 = multi-task)."""
-    head: str = "linear"
+    head: HeadKind = "linear"
     """``linear`` (the paper's softmax readout) or ``mlp``."""
     hidden: tuple[int, ...] = (32,)
     """Hidden sizes of ``mlp`` heads."""
     n_heads: int = 1
     """Parallel heads per attribute (an ensemble the vectors must fool at once)."""
-    schedule: str = "constant"
+    schedule: ScheduleName = "constant"
     """``constant`` λ, or ``ramp``: λ · (2 / (1 + exp(−γ p)) − 1) with p the training progress."""
     gamma: float = 10.0
     """Steepness of the ramp."""
-    objective: str = "reverse"
+    objective: AdversaryObjective = "reverse"
     """What the user vectors are trained against. ``reverse`` (the paper): the heads' own
     cross-entropy through gradient reversal, i.e. the vectors *maximise* the heads' loss — an
     unbounded objective that, at large λ, can be met by encoding the attribute inverted.
@@ -67,24 +72,10 @@ class AdversarySpec:
     """Seed of the heads' initialisation and of the probe's user split."""
 
     def __post_init__(self) -> None:
-        if self.head not in ("linear", "mlp"):
-            raise ConfigError(f"adversary head must be 'linear' or 'mlp', got {self.head!r}")
-        if self.schedule not in ("constant", "ramp"):
-            raise ConfigError(
-                f"adversary schedule must be 'constant' or 'ramp', got {self.schedule!r}"
-            )
-        if self.objective not in ADVERSARY_OBJECTIVES:
-            raise ConfigError(
-                f"adversary objective must be one of {', '.join(ADVERSARY_OBJECTIVES)}, "
-                f"got {self.objective!r}"
-            )
+        check_fields(self)
         if self.n_heads < 1 or self.steps < 1 or self.reinit_every < 0:
             raise ConfigError("n_heads and steps must be >= 1 and reinit_every >= 0")
-        for name, w in self.weights.items():
-            if not math.isfinite(w):
-                raise ConfigError(f"adversarial weight of '{name}' must be finite, got {w}")
         object.__setattr__(self, "weights", dict(self.weights))
-        object.__setattr__(self, "hidden", tuple(self.hidden))
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -92,6 +83,11 @@ class AdversarySpec:
 
 class AdversarialPenalty(UserPenalty):
     """Readout heads for one attribute behind a gradient-reversal layer."""
+
+    target: torch.Tensor
+    known: torch.Tensor
+    prior: torch.Tensor
+    heads: nn.ModuleList
 
     def __init__(self, attribute: Attribute, weight: float, dim: int, spec: AdversarySpec) -> None:
         super().__init__()
