@@ -60,17 +60,17 @@ def _toy_runs() -> pd.DataFrame:
 
 
 def test_add_leakage_combined_is_max_over_attributes():
-    df = add_leakage(_toy_runs())
+    df = add_leakage(_toy_runs(), ["gender", "age"])
     assert df["leak_gender"].iloc[0] == pytest.approx(0.7)
     assert df["leak_age"].iloc[2] == pytest.approx(0.32)
     assert df["leak_combined"].iloc[2] == pytest.approx(0.32)  # age leaks more than gender
     assert math.isnan(df["leak_combined"].iloc[4])  # diverged: no audit
-    with pytest.raises(ConfigError, match="no leakage columns"):
-        add_leakage(pd.DataFrame({"x": [1]}))
+    with pytest.raises(ConfigError, match="no audited attribute"):
+        add_leakage(pd.DataFrame({"x": [1]}), [])
 
 
 def test_front_over_runs_excludes_diverged_and_selects_on_validation():
-    df = add_leakage(_toy_runs())
+    df = add_leakage(_toy_runs(), ["gender", "age"])
     df.loc[4, ["val_hr@10", "leak_combined"]] = [0.99, 0.0]  # a diverged run that "wins"
     front = pareto_front(df, "combined")
     assert "e" not in set(front["run_id"])
@@ -81,8 +81,8 @@ def test_front_over_runs_excludes_diverged_and_selects_on_validation():
 
 
 def test_front_over_seed_means():
-    df = add_leakage(_toy_runs())
-    conf = aggregate_seeds(df, ["embedding_size", "lam"])
+    df = add_leakage(_toy_runs(), ["gender", "age"])
+    conf = aggregate_seeds(df, ["embedding_size", "lam"], attributes=["gender", "age"])
     assert list(conf["lam"]) == [0, 0.1, 10, 1]
     assert list(conf["n_ok"]) == [2, 2, 0, 2] and list(conf["n_diverged"]) == [0, 0, 1, 0]
     row = conf.iloc[0]
@@ -110,7 +110,7 @@ def test_flag_reversals_marks_worse_than_undefended():
             "gender_max_roc_auc": [0.80, 0.68, 0.83, 0.99],
         }
     )
-    out = flag_reversals(df)
+    out = flag_reversals(df, ["gender"])
     assert out["status"].tolist() == ["ok", "ok", "diverged", "ok"]  # size 50 has no λ=0 run
     assert out.loc[2, "reason"].startswith("reversal: gender AUC 0.830")
     assert df["status"].tolist() == ["ok"] * 4  # input untouched

@@ -192,3 +192,36 @@ def test_erasure_runs_in_a_sweep(tmp_path: Path):
     run_dir = tmp_path / "runs" / row["run_id"]
     assert (run_dir / "embeddings_trained.npz").is_file()
     assert (run_dir / "audit_trained" / "audit.json").is_file()
+
+
+def test_results_are_stored_long_and_the_wide_view_is_derived(tmp_path: Path):
+    """``results_long`` holds one record per measurement; the wide columns are computed from
+    it (the strongest attacker's AUC is the maximum of the attackers' records) and equal the
+    row of the run loaded back from its directory."""
+    import privrec
+    from privrec.experiments.sweep_results import attackers_of, leakage_attributes, load_records
+    from privrec.runs.result_records import RECORD_COLUMNS
+
+    base = tiny_run(attackers=["logistic", "decision_tree"], erasure="leace")
+    spec = SweepSpec(base=base, grid={"lambda": (0.0, 0.5)}, purge=("attr",))
+    wide = run_sweep(spec, tmp_path, executor="serial", progress=False).results
+    long = load_records(tmp_path)
+    assert list(long.columns) == list(RECORD_COLUMNS)
+    assert (tmp_path / "results_long.csv").is_file()
+    assert leakage_attributes(long) == ["attr"]
+    assert attackers_of(long, "attr") == ["logistic", "decision_tree"]
+    assert set(long["stage"]) == {"final", "trained"}
+    for _, row in wide.iterrows():
+        mine = long[(long["run_id"] == row["run_id"]) & (long["metric"] == "roc_auc")]
+        final = mine[(mine["stage"] == "final") & (mine["attribute"] == "attr")]
+        trained = mine[(mine["stage"] == "trained") & (mine["attribute"] == "attr")]
+        assert row["attr_max_roc_auc"] == pytest.approx(final["value"].max())
+        assert row["trained_attr_max_roc_auc"] == pytest.approx(trained["value"].max())
+        assert final["spread"].notna().all()  # the fold spread travels with the figure
+        test_hr = long[(long["run_id"] == row["run_id"]) & (long["metric"] == "test_hr@10")]
+        assert row["test_hr@10"] == pytest.approx(
+            test_hr[test_hr["stage"] == "final"]["value"].iloc[0]
+        )
+        loaded = privrec.load_run(tmp_path / "runs" / row["run_id"]).summary
+        for key in ("attr_max_roc_auc", "attr_strongest_attacker", "test_hr@10", "method"):
+            assert loaded[key] == row[key] or loaded[key] == pytest.approx(row[key])

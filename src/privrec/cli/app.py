@@ -22,6 +22,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from privrec._version import __version__
+
+        console.print(f"privrec {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Privacy-adversarial recommender systems: audit leakage, train purged user vectors,
+    sweep the accuracy-vs-leakage trade-off."""
+
+
 app.add_typer(data_app, name="data")
 
 

@@ -234,7 +234,7 @@ def reproduce(
         "fast",
         "--grid-attackers",
         help="Attackers of every other run (fast = the paper's softmax readout; paper = the "
-        "full suite everywhere, about +15 min on 2 cores).",
+        "full suite everywhere: slower, fills the strongest-attacker tables).",
     ),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the 40-epoch cap."),
     executor: str = typer.Option("local", "--executor", help="local, serial, or ray."),

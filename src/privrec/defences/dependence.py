@@ -41,16 +41,12 @@ popularity-only ranking that has nothing to do with the attribute. ``rff`` (defa
 *fixed* set of random Fourier features per bandwidth, ``φ(x) = sqrt(2/D) cos(W x / (m_b σ) +
 c)``, drawn once per penalty, and ``K = Φ Φᵀ``; ``rbf`` uses the exact Gaussian kernel
 ``exp(−‖x − y‖² / (2 (m_b σ)²))``. Why the approximation is the default: (1) cost — the
-statistics are computed from the ``n × D`` features in O(n·D·C) instead of O(n²) (ML-1M,
-embedding size 10, MMD on gender + age: 5.5× the plain epoch time, against 31× with exact
-kernels); (2) the gradient an exact kernel sends to a user is a sum of bumps centred on the other
+statistics are computed from the ``n × D`` features in O(n·D·C) instead of O(n²) (measured
+costs: ``benchmarks/defence_cost.py``); (2) the gradient an exact kernel sends to a user is a sum of bumps centred on the other
 users of the sample, i.e. it can push a user away from its *nearest same-label neighbours*,
 which recommendation training does not resist; fixed Fourier features give a band-limited
-witness that moves nearby same-label users together. In an earlier version (before the spread
-normalisation above) exact-kernel penalties on synthetic data with a planted non-linear
-attribute ended with the attribute encoded *inverted* (held-out MLP ROC-AUC 0.29–0.45, chance
-0.5) while Fourier features ended at 0.48–0.55; with the current code both are near chance
-(4 data seeds: exact 0.44–0.50, Fourier 0.47–0.52).
+witness that moves nearby same-label users together. Both kernels remove a planted non-linear
+attribute on synthetic data (``tests/test_defences.py``).
 """
 
 from __future__ import annotations

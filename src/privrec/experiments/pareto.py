@@ -59,18 +59,12 @@ def normalised_accuracy(accuracy: ArrayLike, majority: ArrayLike) -> np.ndarray:
         return np.clip((acc - maj) / (1.0 - maj), 0.0, 1.0)
 
 
-def leakage_attributes(df: pd.DataFrame) -> list[str]:
-    """Attributes that have headline leakage columns (``<attr>_max_roc_auc``) in ``df``."""
-    suffix = "_max_roc_auc"
-    return [
-        c[: -len(suffix)] for c in df.columns if c.endswith(suffix) and not c.startswith("trained_")
-    ]
-
-
 def add_leakage(
-    df: pd.DataFrame, attributes: Sequence[str] | None = None, metric: str = "roc_auc"
+    df: pd.DataFrame, attributes: Sequence[str], metric: str = "roc_auc"
 ) -> pd.DataFrame:
-    """Copy of ``df`` with ``leak_<attr>`` (normalised leakage) and ``leak_combined`` columns.
+    """Copy of ``df`` with ``leak_<attr>`` (normalised leakage of each of ``attributes``, the
+    audited ones: :func:`privrec.experiments.sweep_results.leakage_attributes`) and
+    ``leak_combined`` columns.
 
     ``metric``: ``roc_auc`` (default; the strongest attacker's AUC) or ``accuracy`` (the best
     accuracy against the majority baseline).
@@ -78,9 +72,9 @@ def add_leakage(
     if metric not in ("roc_auc", "accuracy"):
         raise ConfigError(f"leakage metric must be 'roc_auc' or 'accuracy', got {metric!r}")
     out = df.copy()
-    attributes = list(attributes) if attributes is not None else leakage_attributes(df)
+    attributes = list(attributes)
     if not attributes:
-        raise ConfigError("no leakage columns (<attr>_max_roc_auc) in the results")
+        raise ConfigError("no audited attribute: the results have no leakage to compare")
     cols = []
     for a in attributes:
         if metric == "roc_auc":
@@ -110,22 +104,21 @@ def ok_runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def aggregate_seeds(
-    df: pd.DataFrame, by: Sequence[str], k: int = 10, attributes: Sequence[str] | None = None
+    df: pd.DataFrame, by: Sequence[str], k: int = 10, attributes: Sequence[str] = ()
 ) -> pd.DataFrame:
     """One row per configuration (``by`` columns): mean and std over the finished seeds.
 
     Columns: the ``by`` keys, ``n_ok``, ``n_diverged``, ``n_runs``, then ``<metric>`` (mean) and
-    ``<metric>_std`` for validation/test HR@k and NDCG@k and for every ``leak_*`` and
-    ``<attr>_max_*`` column present.
+    ``<metric>_std`` for validation/test HR@k and NDCG@k and, for each of ``attributes``,
+    ``leak_<attr>`` and ``<attr>_max_*`` (where present), and ``leak_combined``.
     """
     by = [b for b in by if b in df.columns]
     if not by:
         raise ConfigError("aggregate_seeds needs at least one configuration column")
     metrics = [f"val_hr@{k}", f"val_ndcg@{k}", f"test_hr@{k}", f"test_ndcg@{k}"]
-    attributes = list(attributes) if attributes is not None else leakage_attributes(df)
     for a in attributes:
         metrics += [f"{a}_max_roc_auc", f"{a}_max_balanced_accuracy", f"{a}_max_accuracy"]
-    metrics += [c for c in df.columns if c.startswith("leak_")]
+    metrics += [f"leak_{a}" for a in attributes] + [f"leak_{COMBINED}"]
     metrics = [m for m in dict.fromkeys(metrics) if m in df.columns]
     rows = []
     key_frame = df[by].astype(object).where(df[by].notna(), None)
@@ -172,8 +165,9 @@ def pareto_front(
     return front.sort_values([objective, leakage], ascending=[False, True], kind="stable")
 
 
-def flag_reversals(results, margin: float = 0.02):
-    """Mark adversarial runs whose leakage got *worse* than the undefended model's as diverged.
+def flag_reversals(results, attributes: Sequence[str], margin: float = 0.02):
+    """Mark adversarial runs whose leakage got *worse* than the undefended model's as diverged
+    (``attributes``: the audited attributes whose leakage is compared).
 
     The paper saw its size-50 models "diverge" at λ ≥ 1: the attribute became *more* readable
     than with no defence at all. For each finished run with λ > 0, the λ = 0 run with the same
@@ -185,7 +179,7 @@ def flag_reversals(results, margin: float = 0.02):
     df = results.copy()
     if "lambda" not in df.columns or "status" not in df.columns or df.empty:
         return df
-    aucs = [c for c in df.columns if c.endswith("_max_roc_auc") and not c.startswith("trained_")]
+    aucs = [f"{a}_max_roc_auc" for a in attributes if f"{a}_max_roc_auc" in df.columns]
     keys = [c for c in ("dataset", "method", "embedding_size", "seed") if c in df.columns]
     lam = df["lambda"].astype(float)
     base = df[(lam == 0) & (df["status"] == "ok")]

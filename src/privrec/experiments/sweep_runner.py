@@ -64,18 +64,29 @@ def execute_task(task: RunTask) -> dict:
     return execute_run(task.spec, task.run_dir)
 
 
+def stored_results(run_dir: str | Path) -> dict:
+    """A finished run's facts and long records (``summary.json``); for a run directory of
+    privrec 0.1, rebuilt from its audit and metrics files."""
+    stored = read_summary(run_dir)
+    if "records" in stored:
+        return stored
+    from privrec.runs.run_result import read_run
+
+    return read_run(run_dir).stored_results()
+
+
 def execute_run(spec: RunSpec, run_dir: str | Path) -> dict:
     """Run one grid point through the pipeline and write its directory atomically.
 
-    Returns the run's results-table row (also written as ``summary.json``). A run directory
-    that already exists is complete: its row is returned without recomputing. A diverged run
-    is written with ``status: "diverged"`` and no audit.
+    Returns the run's facts and long records (also written as ``summary.json``). A run
+    directory that already exists is complete: its results are returned without recomputing.
+    A diverged run is written with ``status: "diverged"`` and no audit.
     """
     from privrec.runs.pipeline import run_pipeline
 
     run_dir = Path(run_dir)
     if run_dir.exists():
-        return read_summary(run_dir)
+        return stored_results(run_dir)
     started = time.perf_counter()
     ds, split = load_data(spec)
     run = run_pipeline(
@@ -86,7 +97,7 @@ def execute_run(spec: RunSpec, run_dir: str | Path) -> dict:
     except DataError:
         if not run_dir.exists():  # pragma: no cover - a real error, not a lost race
             raise
-    return run.summary
+    return run.stored_results()
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,7 +217,7 @@ def run_sweep(
             run_dir = runs_dir / s.run_id
             if run_dir.exists():
                 try:
-                    summaries[s.run_id] = read_summary(run_dir)
+                    summaries[s.run_id] = stored_results(run_dir)
                     continue
                 except DataError:  # an incomplete directory not written by privrec
                     shutil.rmtree(run_dir, ignore_errors=True)
@@ -218,14 +229,14 @@ def run_sweep(
                 task = todo[outcome.index]
                 if outcome.ok:
                     summaries[task.spec.run_id] = outcome.result
-                    status = outcome.result.get("status")
+                    status = outcome.result["run"].get("status")
                 else:
                     errors[task.spec.run_id] = outcome.error or "unknown error"
                     status = "error"
                     _report_error(task.spec.run_id, outcome, progress)
                 advance(task.spec.run_id, status)
-        results = results_frame(points, summaries, errors)
-        write_results(results, out_dir)
+        results, records = results_frame(points, summaries, errors)
+        write_results(results, out_dir, records)
     return SweepOutcome(
         out_dir=out_dir,
         results=results,

@@ -1,19 +1,54 @@
-"""A run's results as table rows: the sweep's wide row of one run.
+"""A run's results as data: its facts and a long table of measurements.
 
-:func:`summarise` turns a :class:`~privrec.runs.run_result.Run` into the flat row a sweep's
-``results.csv`` holds (one row per run): its configuration, status, HR@k/NDCG@k, timings and,
-per audited attribute, the strongest attacker's figures (``<attr>_max_roc_auc`` ...) and every
-attacker's accuracy, balanced accuracy and ROC-AUC (``<attr>_acc_<attacker>`` ...).
+The stored form of a run's results is tidy (``summary.json``: ``{"run": facts, "records":
+[...]}``, and a sweep's ``results_long.*``): one record per measurement, with columns
+:data:`RECORD_COLUMNS` —
+
+==============  ===================================================================================
+``run_id``      the run
+``stage``       ``final`` (the run's vectors) or ``trained`` (an erased run's vectors before erasure)
+``attribute``   the private attribute measured ("" for ranking accuracy)
+``kind``        ``categorical`` / ``continuous`` ("" for ranking accuracy)
+``attacker``    the attacker ("" for ranking accuracy)
+``metric``      ``val_hr@10``, ``test_ndcg@10``, ``roc_auc``, ``balanced_accuracy``, ``majority`` …
+``value``       the figure
+``spread``      its standard deviation over the cross-validation folds (NaN where none)
+``population``  which users it was measured on (e.g. ``all labelled users, 5-fold CV``)
+``n_users``     how many
+==============  ===================================================================================
+
+and the run's facts (:func:`run_facts`: id, dataset, method, knobs, status, timings). Wide
+views — one row per run with ``<attr>_max_roc_auc``, ``<attr>_auc_<attacker>`` … columns, as
+in a sweep's ``results.csv`` — are *derived* from the records by :func:`wide_row`
+(:func:`summarise` for one run), never parsed back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 if TYPE_CHECKING:
+    from privrec.audit.result import AuditResult
     from privrec.runs.run_result import Run
 
+RECORD_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "stage",
+    "attribute",
+    "kind",
+    "attacker",
+    "metric",
+    "value",
+    "spread",
+    "population",
+    "n_users",
+)
+"""Columns of the long results table."""
 HEADLINE_KEYS: tuple[str, ...] = (
     "max_roc_auc",
     "max_balanced_accuracy",
@@ -22,86 +57,259 @@ HEADLINE_KEYS: tuple[str, ...] = (
     "majority",
     "mi_lower_bits",
 )
-"""Headline figures of each audited attribute in a run's row (``<attr>_<key>``)."""
+"""Headline figures of each audited attribute in a run's wide row (``<attr>_<key>``)."""
 ATTACKER_KEYS: dict[str, str] = {"accuracy": "acc", "balanced_accuracy": "bacc", "roc_auc": "auc"}
-"""Per-attacker metrics in a run's row (``<attr>_<short>_<attacker>``)."""
+"""Per-attacker metrics in a run's wide row (``<attr>_<short>_<attacker>``)."""
+_TIMINGS: tuple[str, ...] = ("load_seconds", "train_seconds", "audit_seconds", "seconds")
 
 
-def summarise(run: Run) -> dict:
-    """The flat results-table row of one run."""
+def _attack_metrics() -> tuple[str, ...]:
+    from privrec.audit.metrics import CATEGORICAL_METRICS, CONTINUOUS_METRICS
+
+    return tuple(m for m in (*CATEGORICAL_METRICS, *CONTINUOUS_METRICS) if not m.endswith("_std"))
+
+
+# -- from a run to facts and records ---------------------------------------------------------
+
+
+def run_facts(run: Run) -> dict:
+    """What a run *is*: id, dataset, method, size, seed, defence knobs, status, timings."""
     spec = run.spec
     if spec is None:
         raise ValueError("a run without a specification has no results-table row")
-    k = spec.train.k
-    nan = float("nan")
     metrics = run.metrics
-    names = list(run.audit_attributes)
-    row: dict[str, Any] = {
+    knobs: dict[str, dict[str, float]] = {"lambda": dict(spec.adversary.weights)}
+    if spec.dependence is not None:
+        knobs["mmd"] = dict(spec.dependence.mmd)
+        knobs["hsic"] = dict(spec.dependence.hsic)
+    return {
         "run_id": spec.run_id,
         "dataset": spec.dataset,
         "method": spec.method,
         "embedding_size": spec.train.embedding_size,
         "seed": spec.seed,
+        "k": spec.train.k,
+        "weights": knobs,
+        "erasure": spec.erasure or "",
+        "attackers": (
+            spec.attackers
+            if spec.attackers is None or isinstance(spec.attackers, str)
+            else ",".join(spec.attackers)
+        ),
+        "audit_attributes": list(run.audit_attributes),
+        "erased": run.erasure is not None,
+        "status": metrics.get("status", "error"),
+        "reason": metrics.get("reason", ""),
+        "best_epoch": metrics.get("best_epoch") if metrics.get("status") == "ok" else None,
+        "epochs_run": metrics.get("epochs_run"),
+        **{key: run.timings.get(key) for key in _TIMINGS},
+        "warnings": list(run.warnings),
     }
-    weights = spec.adversary.weights
-    shared = set(weights.values())
-    row["lambda"] = next(iter(shared)) if len(shared) == 1 else nan
-    for a, w in weights.items():
-        row[f"lambda_{a}"] = w
-    if spec.dependence is not None:
-        for fam in ("mmd", "hsic"):
-            for a, w in getattr(spec.dependence, fam).items():
-                row[f"{fam}_{a}"] = w
-    row["erasure"] = spec.erasure or ""
-    row["attackers"] = (
-        spec.attackers
-        if spec.attackers is None or isinstance(spec.attackers, str)
-        else ",".join(spec.attackers)
-    )
-    row["status"] = metrics.get("status", "error")
-    row["reason"] = metrics.get("reason", "")
-    ok = row["status"] == "ok"
+
+
+def run_records(run: Run) -> list[dict]:
+    """Every measurement of ``run`` as long records (see the module docstring)."""
+    spec = run.spec
+    run_id = spec.run_id if spec is not None else (run.run_id or "")
+    k = spec.train.k if spec is not None else 10
+    metrics = run.metrics
+    out: list[dict] = []
+    if metrics.get("status", "ok") != "ok":
+        return out
+    stages: list[tuple[str, Mapping, AuditResult | None]] = [("final", metrics, run.audit)]
+    if run.erasure is not None:
+        stages.append(("trained", metrics.get("before_erasure", {}), run.trained_audit))
+    population = _population(run)
+    for stage, ranking, audit in stages:
+        out += _ranking_records(run_id, stage, ranking, metrics.get("users_evaluated"), k)
+        if audit is not None:
+            out += _audit_records(run_id, stage, audit, population)
+    return out
+
+
+def _population(run: Run) -> str:
+    erasure = run.erasure or {}
+    folds = run.spec.folds if run.spec is not None else 5
+    if erasure.get("holdout"):
+        return f"users whose labels the eraser did not see, {folds}-fold CV"
+    return f"all labelled users, {folds}-fold CV"
+
+
+def _ranking_records(run_id: str, stage: str, ranking: Mapping, users: Any, k: int) -> list[dict]:
+    out = []
     for part, short in (("validation", "val"), ("test", "test")):
         for m in (f"hr@{k}", f"ndcg@{k}"):
-            row[f"{short}_{m}"] = metrics[part][m] if ok else nan
-    row["best_epoch"] = metrics.get("best_epoch", nan) if ok else nan
-    row["epochs_run"] = metrics.get("epochs_run", nan)
-    timings = run.timings
-    for key in ("load_seconds", "train_seconds", "audit_seconds", "seconds"):
-        row[key] = timings.get(key, nan)
-    final = run.audit.to_dict() if run.audit is not None else None
-    row.update(_audit_columns(final, names))
-    if run.erasure is not None:
-        before = metrics.get("before_erasure", {})
-        for part, short in (("validation", "val"), ("test", "test")):
+            value = (ranking.get(part) or {}).get(m)
+            out.append(
+                _record(
+                    run_id, stage, "", "", "", f"{short}_{m}", value, None, f"{part} users", users
+                )
+            )
+    return out
+
+
+def _audit_records(run_id: str, stage: str, audit: AuditResult, population: str) -> list[dict]:
+    out = []
+    table = audit.table
+    for row in table.to_dict(orient="records"):
+        for m in _attack_metrics():
+            if m not in row:
+                continue
+            out.append(
+                _record(
+                    run_id,
+                    stage,
+                    row["attribute"],
+                    row.get("kind", ""),
+                    row["attacker"],
+                    m,
+                    row.get(m),
+                    row.get(f"{m}_std"),
+                    population,
+                    row.get("n_users"),
+                )
+            )
+    return out
+
+
+def _record(run_id, stage, attribute, kind, attacker, metric, value, spread, population, n):
+    return {
+        "run_id": run_id,
+        "stage": stage,
+        "attribute": attribute,
+        "kind": kind,
+        "attacker": attacker,
+        "metric": metric,
+        "value": _num(value),
+        "spread": _num(spread),
+        "population": population,
+        "n_users": None if n is None or _isnan(n) else int(n),
+    }
+
+
+def _num(v: Any) -> float:
+    if v is None:
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+# -- from facts and records to a wide row ------------------------------------------------------
+
+
+def audit_table(records: Iterable[Mapping], stage: str = "final") -> pd.DataFrame:
+    """The per-attacker audit table of one run's ``stage``, rebuilt from its records (columns
+    of :data:`privrec.audit.result.TABLE_COLUMNS` that records carry), attackers in their
+    recorded order."""
+    from privrec.audit.result import TABLE_COLUMNS
+
+    rows: dict[tuple[str, str], dict] = {}
+    for r in records:
+        if r["stage"] != stage or not r["attacker"]:
+            continue
+        key = (r["attribute"], r["attacker"])
+        row = rows.setdefault(
+            key,
+            {
+                "attribute": r["attribute"],
+                "kind": r["kind"],
+                "attacker": r["attacker"],
+                "n_users": r.get("n_users"),
+            },
+        )
+        row[r["metric"]] = _num(r["value"])
+        if f"{r['metric']}_std" in TABLE_COLUMNS:
+            row[f"{r['metric']}_std"] = _num(r.get("spread"))
+    frame = pd.DataFrame(list(rows.values()))
+
+    for col in TABLE_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = np.nan if col not in ("attribute", "kind", "attacker") else ""
+    return frame
+
+
+def wide_row(facts: Mapping, records: Sequence[Mapping]) -> dict:
+    """The run's row of a wide results table (the columns of a sweep's ``results.csv``)."""
+    nan = float("nan")
+    k = int(facts.get("k", 10))
+    row: dict[str, Any] = {key: facts[key] for key in ("run_id", "dataset", "method")}
+    row["embedding_size"] = facts["embedding_size"]
+    row["seed"] = facts["seed"]
+    weights = facts.get("weights", {})
+    lam = weights.get("lambda", {})
+    shared = set(lam.values())
+    row["lambda"] = next(iter(shared)) if len(shared) == 1 else nan
+    for a, w in lam.items():
+        row[f"lambda_{a}"] = w
+    for fam in ("mmd", "hsic"):
+        for a, w in weights.get(fam, {}).items():
+            row[f"{fam}_{a}"] = w
+    row["erasure"] = facts.get("erasure", "")
+    row["attackers"] = facts.get("attackers")
+    row["status"] = facts.get("status", "error")
+    row["reason"] = facts.get("reason", "")
+    ok = row["status"] == "ok"
+    values = {(r["stage"], r["metric"]): r["value"] for r in records if not r["attribute"]}
+    for short in ("val", "test"):
+        for m in (f"hr@{k}", f"ndcg@{k}"):
+            row[f"{short}_{m}"] = _num(values.get(("final", f"{short}_{m}"))) if ok else nan
+    best, run = facts.get("best_epoch"), facts.get("epochs_run")
+    row["best_epoch"] = best if ok and best is not None else nan
+    row["epochs_run"] = run if run is not None else nan
+    for key in _TIMINGS:
+        row[key] = _num(facts.get(key))
+    names = list(facts.get("audit_attributes", []))
+    row.update(_audit_columns(audit_table(records, "final"), names))
+    if facts.get("erased"):
+        for short in ("val", "test"):
             for m in (f"hr@{k}", f"ndcg@{k}"):
-                row[f"trained_{short}_{m}"] = before.get(part, {}).get(m, nan)
-        trained = run.trained_audit.to_dict() if run.trained_audit is not None else None
-        if trained is not None:
+                row[f"trained_{short}_{m}"] = _num(values.get(("trained", f"{short}_{m}")))
+        trained = audit_table(records, "trained")
+        if len(trained):
             for key, v in _audit_columns(trained, names, headline_only=True).items():
                 row[f"trained_{key}"] = v
-    row["warnings"] = " | ".join(run.warnings)
+    row["warnings"] = " | ".join(facts.get("warnings", []))
     return row
 
 
-def _audit_columns(audit: dict | None, names: Sequence[str], headline_only: bool = False) -> dict:
+def stored_results(run: Run) -> dict:
+    """What a run directory's ``summary.json`` holds: ``{"run": facts, "records": [...]}``."""
+    return {"run": run_facts(run), "records": run_records(run)}
+
+
+def summarise(run: Run) -> dict:
+    """The wide results-table row of one run (derived from its facts and records)."""
+    return wide_row(run_facts(run), run_records(run))
+
+
+def _audit_columns(table: pd.DataFrame, names: Sequence[str], headline_only: bool = False) -> dict:
+    from privrec.audit.result import build_headline
+
     nan = float("nan")
     out: dict[str, Any] = {}
-    heads = {h["attribute"]: h for h in (audit or {}).get("headline", [])}
+    heads = {}
+    if len(table):
+        heads = {h["attribute"]: h for h in build_headline(table).to_dict(orient="records")}
     for a in names:
         h = heads.get(a, {})
         for key in HEADLINE_KEYS:
             v = h.get(key)
-            if v is None:
+            if v is None or (key != "strongest_attacker" and _isnan(_num(v))):
                 v = "" if key == "strongest_attacker" else nan
             out[f"{a}_{key}"] = v
     if headline_only:
         return out
-    for rec in (audit or {}).get("table", []):
-        a = rec.get("attribute")
-        if a not in names:
+    for rec in table.to_dict(orient="records"):
+        attribute = rec.get("attribute")
+        if attribute not in names:
             continue
         for metric, short in ATTACKER_KEYS.items():
             v = rec.get(metric)
-            out[f"{a}_{short}_{rec['attacker']}"] = nan if v is None else v
+            out[f"{attribute}_{short}_{rec['attacker']}"] = nan if v is None else v
     return out

@@ -11,7 +11,8 @@ into place at the end, so a run directory that exists is complete):
 ``metrics.json``             status, validation/test HR@k and NDCG@k, history, and for erased
                              runs ``before_erasure`` and ``erasure``; ``leakage`` (headline of
                              the audit) for audited runs
-``summary.json``             the run's row of a sweep's results table
+``summary.json``             the run's facts and long results records
+                             (:mod:`privrec.runs.result_records`)
 ``embeddings.npz``           ``user_ids``, ``user_vectors``, ``item_ids``, ``item_vectors``,
                              ``item_bias`` (the final vectors; absent for a diverged run)
 ``embeddings_trained.npz``   the vectors as trained, before erasure (erased runs)
@@ -74,6 +75,7 @@ class StoredRun:
     audit: dict | None
     trained_audit: dict | None
     audit_attributes: tuple[str, ...]
+    summary: dict | None
 
 
 def write_run_directory(
@@ -153,11 +155,13 @@ def read_run_directory(path: str | Path) -> StoredRun:
         audit=audit,
         trained_audit=trained_audit,
         audit_attributes=tuple(audited),
+        summary=_read_json_if(path / "summary.json"),
     )
 
 
 def read_summary(run_dir: str | Path) -> dict:
-    """The results-table row stored in a run directory (``summary.json``)."""
+    """A run directory's ``summary.json``: ``{"run": facts, "records": [...]}`` (schema 2) or
+    privrec 0.1's flat results row."""
     return read_json(Path(run_dir) / "summary.json")
 
 

@@ -213,7 +213,7 @@ class Run:
             path,
             config=self.config_record(),
             metrics=self.metrics,
-            summary=self.summary if self.spec is not None else None,
+            summary=self.stored_results() if self.spec is not None else None,
             embeddings=self.embeddings,
             trained_embeddings=self.trained_embeddings,
             seen=self.seen,
@@ -224,10 +224,16 @@ class Run:
 
     @property
     def summary(self) -> dict:
-        """The run's row in a sweep's wide results table."""
+        """The run's row in a sweep's wide results table (derived from its records)."""
         from privrec.runs.result_records import summarise
 
         return summarise(self)
+
+    def stored_results(self) -> dict:
+        """The run's facts and long records (the content of ``summary.json``)."""
+        from privrec.runs.result_records import stored_results
+
+        return stored_results(self)
 
 
 def read_run(path: str | Path) -> Run:
@@ -236,8 +242,18 @@ def read_run(path: str | Path) -> Run:
 
     stored = read_run_directory(path)
     config = stored.config
+    facts = (stored.summary or {}).get("run", stored.summary or {})
+    timings = {
+        key: float(facts[key])
+        for key in ("load_seconds", "train_seconds", "audit_seconds", "seconds")
+        if isinstance(facts.get(key), int | float)
+    }
+    recorded = facts.get("warnings") or ()
+    if isinstance(recorded, str):  # privrec 0.1's flat row joins them
+        recorded = [w for w in recorded.split(" | ") if w]
     spec = stored.spec
-    erasure = config.get("erasure")
+    # privrec 0.1's sweeps recorded the erasure in metrics.json only
+    erasure = config.get("erasure") or stored.metrics.get("erasure")
     return Run(
         spec=spec,
         metrics=stored.metrics,
@@ -254,6 +270,8 @@ def read_run(path: str | Path) -> Run:
         seen=stored.seen,
         run_id=config.get("run_id") or (spec.run_id if spec is not None else None),
         schema_version=stored.schema_version,
+        warnings=tuple(recorded),
+        timings=timings,
         path=str(stored.path.resolve()),
     )
 

@@ -6,11 +6,12 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from privrec.data.interactions import Interactions
 from privrec.data.sampling import sample_negatives
 from privrec.data.split import Split
 from privrec.errors import ConfigError, FitError
@@ -67,8 +68,13 @@ class Trainer:
     One optimizer step minimises the recommendation loss plus L2 plus the sum of the
     ``penalties`` (the seam for adversarial heads and dependence penalties). Validation HR@k is
     computed every ``eval_every`` epochs; the best weights are kept and training stops after
-    ``patience`` evaluations without improvement. A non-finite loss or an exploding user vector
-    raises :class:`~privrec.errors.FitError` carrying the history so far.
+    ``patience`` evaluations without improvement. A non-finite loss, an exploding user vector, a
+    loss stuck at chance level or (with ``collapse_ratio``) a collapsing validation HR@k raises
+    :class:`~privrec.errors.FitError` carrying the history so far.
+
+    The parts: :meth:`_step` (one optimizer step), :meth:`_run_epoch` (one epoch and its
+    divergence checks), :class:`_ModelSelection` (validation, best snapshot, early stopping),
+    tied together by :meth:`_fit`.
     """
 
     def __init__(
@@ -101,9 +107,42 @@ class Trainer:
                 torch.set_num_threads(previous)
 
     def _fit(self, split: Split) -> TrainedModel:
+        """Run the epochs (:meth:`_run_epoch`) until ``config.epochs`` or early stopping
+        (:class:`_ModelSelection`) and return the model with its best validation weights."""
         cfg = self.config
         train = split.train
         rng = np.random.default_rng(cfg.seed)
+        run = self._start_run(train)
+        model = run.model
+        selection = _ModelSelection(cfg, split, self.penalties)
+        start = time.perf_counter()
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            record = self._run_epoch(run, train, rng, epoch)
+            if selection.due(epoch):
+                selection.evaluate(model, epoch, record, run.history, t0)
+            record["seconds"] = time.perf_counter() - t0
+            run.history.append(record)
+            if self.callback is not None:
+                self.callback(dict(record))
+            if selection.should_stop():
+                break
+        selection.restore_best(model)
+        model.eval()
+        return TrainedModel(
+            model=model,
+            penalties=self.penalties,
+            config=cfg,
+            history=tuple(run.history),
+            best_epoch=selection.best_epoch,
+            validation=selection.best_validation,
+            seconds=time.perf_counter() - start,
+        )
+
+    def _start_run(self, train: Interactions) -> _Run:
+        """The model (the one given, else a new ``config.model``), its optimizer and the other
+        state of a fit on ``train``, before the first step."""
+        cfg = self.config
         model = self._model or build_model(
             cfg.model,
             train.n_users,
@@ -113,149 +152,268 @@ class Trainer:
             cfg.seed,
             sparse=cfg.optimizer == "sparse-adam",
         )
-        loss_fn = LOSSES[cfg.loss]
         params = list(model.parameters())
         for p in self.penalties:
             params += list(p.parameters())
-        opt = _optimizer(cfg, model, params)
-
-        t_users = train.users
-        t_items = train.items
-        n = len(train)
-        history: list[dict] = []
-        best: tuple[float, int, list[dict] | None, dict] = (-math.inf, 0, None, {})
-        bad_evals = 0
-        best_hr = 0.0
-        start = time.perf_counter()
-        total_steps = cfg.epochs * math.ceil(n / cfg.batch_size)
-        step = 0
-        pair_terms = getattr(model, "pair_terms", None)
-        for epoch in range(1, cfg.epochs + 1):
-            t0 = time.perf_counter()
-            model.train()
-            perm = rng.permutation(n)
-            users_np = t_users[perm]
-            pos_np = t_items[perm]
-            neg_np = sample_negatives(train, users_np, rng)
-            users_t = torch.from_numpy(np.ascontiguousarray(users_np))
-            pos_t = torch.from_numpy(pos_np)
-            neg_t = torch.from_numpy(neg_np)
-            sums: dict[str, float] = {}
-            batches = 0
-            for lo in range(0, n, cfg.batch_size):
-                u = users_t[lo : lo + cfg.batch_size]
-                i = pos_t[lo : lo + cfg.batch_size]
-                j = neg_t[lo : lo + cfg.batch_size]
-                progress = step / max(1, total_steps)
-                pv = model.user_vectors(u)
-                if pair_terms is not None:  # fused fast path: same values, one lookup per row
-                    s_pos, s_neg, reg_term = pair_terms(pv, i, j)
-                else:
-                    s_pos, s_neg = model.score(pv, i), model.score(pv, j)
-                    reg_term = model.regularization(pv, i, j)
-                rec = loss_fn(s_pos, s_neg)
-                loss = rec + cfg.reg * reg_term
-                rec_val = float(rec.detach())
-                stats = {"rec_loss": rec_val}
-                if self.penalties:
-                    uu = _distinct(u, train.n_users)
-                    with torch.no_grad():
-                        uvecs_now = model.user_vectors(uu)
-                    for p in self.penalties:
-                        p.before_step(uvecs_now, uu, progress)
-                        opt.forget(p.take_reset_parameters())
-                    uvecs = model.user_vectors(uu)
-                    for p in self.penalties:
-                        p_loss, p_stats = p(uvecs, uu, progress)
-                        loss = loss + p_loss
-                        stats.update(p_stats)
-                loss_val = float(loss.detach())
-                if not math.isfinite(loss_val):
-                    raise FitError(
-                        f"training diverged at epoch {epoch}: loss is {loss_val} "
-                        "(try a lower learning rate or adversarial weight)",
-                        reason="nan_loss",
-                        history=history,
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.max_grad_norm is not None:
-                    _clip_grad_norm(params, cfg.max_grad_norm)
-                opt.step()
-                stats["loss"] = loss_val
-                for key, v in stats.items():
-                    sums[key] = sums.get(key, 0.0) + v
-                batches += 1
-                step += 1
-            record = {"epoch": epoch, **{k: v / batches for k, v in sums.items()}}
-            model.eval()
-            with torch.no_grad():
-                norm = float(model.all_user_vectors().norm(dim=1).max())
-            record["max_user_norm"] = norm
-            if not math.isfinite(norm) or norm > cfg.max_user_norm:
-                history.append(record)
-                raise FitError(
-                    f"training diverged at epoch {epoch}: a user vector has norm {norm:.3g} "
-                    f"(limit {cfg.max_user_norm:g})",
-                    reason="exploding_norm",
-                    history=history,
-                )
-            # still at chance level and no better than the first epoch: nothing is being learnt
-            stalled = bool(history) and record["rec_loss"] >= history[0]["rec_loss"] - 1e-3
-            if epoch >= 3 and step >= 20 and stalled and record["rec_loss"] >= 0.99 * math.log(2):
-                history.append(record)
-                raise FitError(
-                    f"training diverged at epoch {epoch}: the recommendation loss is stuck at "
-                    f"{record['rec_loss']:.4f} (chance level ln 2 = 0.693); the penalties or the "
-                    "learning rate overwhelm the recommender",
-                    reason="no_learning",
-                    history=history,
-                )
-            for p in self.penalties:
-                record.update(p.epoch_end(model, epoch))
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                val = evaluate_split(model_scorer(model), split, "validation", cfg.k)
-                record[f"val_hr@{cfg.k}"] = val[f"hr@{cfg.k}"]
-                record[f"val_ndcg@{cfg.k}"] = val[f"ndcg@{cfg.k}"]
-                hr = val[f"hr@{cfg.k}"]
-                if cfg.collapse_ratio and best_hr > 0 and hr < cfg.collapse_ratio * best_hr:
-                    record["seconds"] = time.perf_counter() - t0
-                    history.append(record)
-                    raise FitError(
-                        f"training diverged at epoch {epoch}: validation HR@{cfg.k} collapsed "
-                        f"to {hr:.4f} from its best {best_hr:.4f}",
-                        reason="collapse",
-                        history=history,
-                    )
-                best_hr = max(best_hr, hr)
-                score = hr
-                if cfg.selection == "hr_probe":
-                    leaks = [v for key, v in record.items() if key.endswith("_leak")]
-                    score = hr * (1.0 - max(leaks, default=0.0))
-                    record["selection_score"] = score
-                if score > best[0]:
-                    best = (score, epoch, _snapshot(model, self.penalties), val)
-                    bad_evals = 0
-                else:
-                    bad_evals += 1
-            record["seconds"] = time.perf_counter() - t0
-            history.append(record)
-            if self.callback is not None:
-                self.callback(dict(record))
-            if cfg.patience and bad_evals >= cfg.patience:
-                break
-        if best[2] is not None:
-            _restore(model, self.penalties, best[2])
-        model.eval()
-        return TrainedModel(
+        return _Run(
             model=model,
-            penalties=self.penalties,
-            config=cfg,
-            history=tuple(history),
-            best_epoch=best[1],
-            validation=best[3],
-            seconds=time.perf_counter() - start,
+            opt=_optimizer(cfg, model, params),
+            params=params,
+            loss_fn=LOSSES[cfg.loss],
+            pair_terms=getattr(model, "pair_terms", None),
+            n_users=train.n_users,
+            total_steps=cfg.epochs * math.ceil(len(train) / cfg.batch_size),
         )
+
+    def _run_epoch(
+        self, run: _Run, train: Interactions, rng: np.random.Generator, epoch: int
+    ) -> dict:
+        """One epoch: every training pair once, in a fresh random order and each with a freshly
+        drawn negative, in minibatches of ``config.batch_size`` (one :meth:`_step` each).
+
+        Returns the epoch record: ``epoch``, the per-batch means of the step numbers,
+        ``max_user_norm`` and the penalties' ``epoch_end`` numbers (no validation metrics, no
+        ``seconds``: :meth:`_fit` adds those). Raises FitError when training diverged
+        (:meth:`_check_divergence`)."""
+        cfg = self.config
+        model = run.model
+        model.train()
+        users_t, pos_t, neg_t = _shuffled_triples(train, rng)
+        sums: dict[str, float] = {}
+        batches = 0
+        for lo in range(0, len(train), cfg.batch_size):
+            hi = lo + cfg.batch_size
+            stats = self._step(run, users_t[lo:hi], pos_t[lo:hi], neg_t[lo:hi], epoch)
+            for key, v in stats.items():
+                sums[key] = sums.get(key, 0.0) + v
+            batches += 1
+        record = {"epoch": epoch, **{k: v / batches for k, v in sums.items()}}
+        model.eval()
+        with torch.no_grad():
+            norm = float(model.all_user_vectors().norm(dim=1).max())
+        record["max_user_norm"] = norm
+        self._check_divergence(run, epoch, record)
+        for p in self.penalties:
+            record.update(p.epoch_end(model, epoch))
+        return record
+
+    def _check_divergence(self, run: _Run, epoch: int, record: dict) -> None:
+        """Raise FitError, with ``record`` appended to the history, when a user vector's norm is
+        not finite or above ``config.max_user_norm`` (``"exploding_norm"``), or when from the
+        third epoch (and 20 steps) on the recommendation loss is still at chance level and no
+        better than in the first epoch (``"no_learning"``)."""
+        cfg = self.config
+        history = run.history
+        norm = record["max_user_norm"]
+        if not math.isfinite(norm) or norm > cfg.max_user_norm:
+            history.append(record)
+            raise FitError(
+                f"training diverged at epoch {epoch}: a user vector has norm {norm:.3g} "
+                f"(limit {cfg.max_user_norm:g})",
+                reason="exploding_norm",
+                history=history,
+            )
+        # still at chance level and no better than the first epoch: nothing is being learnt
+        stalled = bool(history) and record["rec_loss"] >= history[0]["rec_loss"] - 1e-3
+        if epoch >= 3 and run.step >= 20 and stalled and record["rec_loss"] >= 0.99 * math.log(2):
+            history.append(record)
+            raise FitError(
+                f"training diverged at epoch {epoch}: the recommendation loss is stuck at "
+                f"{record['rec_loss']:.4f} (chance level ln 2 = 0.693); the penalties or the "
+                "learning rate overwhelm the recommender",
+                reason="no_learning",
+                history=history,
+            )
+
+    def _step(
+        self, run: _Run, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, epoch: int
+    ) -> dict[str, float]:
+        """One optimizer step on the triples ``(u, i, j)`` (user, positive, negative item):
+        recommendation loss + ``config.reg`` × L2 + the penalties (:meth:`_add_penalties`),
+        backward, gradient clipping when ``config.max_grad_norm`` is set, step.
+
+        Returns the batch's numbers: ``rec_loss``, the penalties' stats, ``loss``. Raises
+        FitError (``"nan_loss"``), before touching the weights, when the loss is not finite."""
+        cfg = self.config
+        model = run.model
+        progress = run.step / max(1, run.total_steps)
+        pv = model.user_vectors(u)
+        if run.pair_terms is not None:  # fused fast path: same values, one lookup per row
+            s_pos, s_neg, reg_term = run.pair_terms(pv, i, j)
+        else:
+            s_pos, s_neg = model.score(pv, i), model.score(pv, j)
+            reg_term = model.regularization(pv, i, j)
+        rec = run.loss_fn(s_pos, s_neg)
+        loss = rec + cfg.reg * reg_term
+        stats = {"rec_loss": float(rec.detach())}
+        if self.penalties:
+            loss = self._add_penalties(run, u, progress, loss, stats)
+        loss_val = float(loss.detach())
+        if not math.isfinite(loss_val):
+            raise FitError(
+                f"training diverged at epoch {epoch}: loss is {loss_val} "
+                "(try a lower learning rate or adversarial weight)",
+                reason="nan_loss",
+                history=run.history,
+            )
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm is not None:
+            _clip_grad_norm(run.params, cfg.max_grad_norm)
+        run.opt.step()
+        stats["loss"] = loss_val
+        run.step += 1
+        return stats
+
+    def _add_penalties(
+        self,
+        run: _Run,
+        u: torch.Tensor,
+        progress: float,
+        loss: torch.Tensor,
+        stats: dict[str, float],
+    ) -> torch.Tensor:
+        """``loss`` plus each penalty's loss on the batch's distinct users, added one at a time
+        (their stats go into ``stats``). First each penalty's ``before_step`` sees the users'
+        detached vectors, and the optimizer forgets the parameters it re-initialised."""
+        uu = _distinct(u, run.n_users)
+        with torch.no_grad():
+            uvecs_now = run.model.user_vectors(uu)
+        for p in self.penalties:
+            p.before_step(uvecs_now, uu, progress)
+            run.opt.forget(p.take_reset_parameters())
+        uvecs = run.model.user_vectors(uu)
+        for p in self.penalties:
+            p_loss, p_stats = p(uvecs, uu, progress)
+            loss = loss + p_loss
+            stats.update(p_stats)
+        return loss
+
+
+@dataclass(eq=False)
+class _Run:
+    """What the epochs and steps of one :meth:`Trainer.fit` call share.
+
+    Attributes:
+        model: the recommender being trained.
+        opt: the optimizer over ``params``.
+        params: the model's and the penalties' parameters (for gradient clipping).
+        loss_fn: the recommendation loss of (positive scores, negative scores).
+        pair_terms: the model's fused ``pair_terms`` when it has one, else None.
+        n_users: the number of users of the training split.
+        total_steps: the number of steps of all ``config.epochs`` epochs (for ``progress``).
+        history: the records of the finished epochs.
+        step: the number of optimizer steps taken so far.
+    """
+
+    model: Recommender
+    opt: _Optimizers
+    params: Sequence[torch.Tensor]
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    pair_terms: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None
+    n_users: int
+    total_steps: int
+    history: list[dict] = field(default_factory=list)
+    step: int = 0
+
+
+class _ModelSelection:
+    """Model selection and early stopping on the validation split.
+
+    Each evaluation (:meth:`evaluate`, on the epochs where :meth:`due`) adds validation HR@k
+    and NDCG@k to the epoch record, raises FitError (``"collapse"``) when HR@k fell below
+    ``config.collapse_ratio`` times its best so far, scores the epoch (HR@k, or with
+    ``config.selection == "hr_probe"`` HR@k × (1 − the largest ``*_leak`` in the record), also
+    recorded as ``selection_score``) and snapshots the model and penalties when the score beats
+    the best one. :meth:`should_stop` is true after ``config.patience`` evaluations in a row
+    without improvement (never with ``patience=0``).
+
+    Attributes:
+        best_epoch: the epoch of the best score (0 before any evaluation).
+        best_validation: its validation metrics (empty before any evaluation).
+    """
+
+    def __init__(self, config: TrainConfig, split: Split, penalties: Sequence[UserPenalty]):
+        self.config = config
+        self.split = split
+        self.penalties = tuple(penalties)
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.best_validation: dict = {}
+        self._best_state: list[dict] | None = None
+        self._best_hr = 0.0
+        self._bad_evals = 0
+
+    def due(self, epoch: int) -> bool:
+        """Whether ``epoch`` is evaluated: every ``config.eval_every`` epochs and the last."""
+        return epoch % self.config.eval_every == 0 or epoch == self.config.epochs
+
+    def evaluate(
+        self, model: Recommender, epoch: int, record: dict, history: list[dict], started: float
+    ) -> None:
+        """Evaluate ``model`` after ``epoch`` into its ``record`` (see the class). On a collapse
+        the record gets its ``seconds`` (since ``started``, a ``time.perf_counter()``) and is
+        appended to ``history`` before FitError is raised."""
+        cfg = self.config
+        val = evaluate_split(model_scorer(model), self.split, "validation", cfg.k)
+        record[f"val_hr@{cfg.k}"] = val[f"hr@{cfg.k}"]
+        record[f"val_ndcg@{cfg.k}"] = val[f"ndcg@{cfg.k}"]
+        hr = val[f"hr@{cfg.k}"]
+        best_hr = self._best_hr
+        if cfg.collapse_ratio and best_hr > 0 and hr < cfg.collapse_ratio * best_hr:
+            record["seconds"] = time.perf_counter() - started
+            history.append(record)
+            raise FitError(
+                f"training diverged at epoch {epoch}: validation HR@{cfg.k} collapsed "
+                f"to {hr:.4f} from its best {best_hr:.4f}",
+                reason="collapse",
+                history=history,
+            )
+        self._best_hr = max(best_hr, hr)
+        score = self._score(hr, record)
+        if score > self.best_score:
+            self.best_score = score
+            self.best_epoch = epoch
+            self._best_state = _snapshot(model, self.penalties)
+            self.best_validation = val
+            self._bad_evals = 0
+        else:
+            self._bad_evals += 1
+
+    def _score(self, hr: float, record: dict) -> float:
+        """The selection score of an evaluated epoch (see the class)."""
+        if self.config.selection != "hr_probe":
+            return hr
+        leaks = [v for key, v in record.items() if key.endswith("_leak")]
+        score = hr * (1.0 - max(leaks, default=0.0))
+        record["selection_score"] = score
+        return score
+
+    def should_stop(self) -> bool:
+        """Whether to stop early: ``config.patience`` evaluations without improvement."""
+        return bool(self.config.patience) and self._bad_evals >= self.config.patience
+
+    def restore_best(self, model: Recommender) -> None:
+        """Load the best snapshot into ``model`` and the penalties (no-op before any)."""
+        if self._best_state is not None:
+            _restore(model, self.penalties, self._best_state)
+
+
+def _shuffled_triples(
+    train: Interactions, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training pairs in a random order (``rng.permutation``), each with a negative item
+    drawn by :func:`~privrec.data.sampling.sample_negatives` from the same ``rng``, as tensors
+    ``(users, positives, negatives)``."""
+    perm = rng.permutation(len(train))
+    users_np = train.users[perm]
+    pos_np = train.items[perm]
+    neg_np = sample_negatives(train, users_np, rng)
+    return (
+        torch.from_numpy(np.ascontiguousarray(users_np)),
+        torch.from_numpy(pos_np),
+        torch.from_numpy(neg_np),
+    )
 
 
 class _Optimizers:
