@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from privrec.artifacts import jsonable
 from privrec.errors import DataError
 from privrec.runs.result_records import RECORD_COLUMNS, wide_row
-from privrec.runs.run_spec import jsonable
 
 
 def results_frame(

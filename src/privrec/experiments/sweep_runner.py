@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from privrec.artifacts import jsonable
 from privrec.errors import ConfigError, DataError
 from privrec.experiments.sweep_results import results_frame, write_results
 from privrec.experiments.sweep_spec import SweepSpec
 from privrec.runs.run_directory import read_summary
-from privrec.runs.run_spec import RunSpec, jsonable
+from privrec.runs.run_spec import RunSpec
 
 # ---------------------------------------------------------------------------------------------
 # Executing one run (in a worker process)

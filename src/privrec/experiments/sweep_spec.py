@@ -56,9 +56,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from privrec.artifacts import jsonable
 from privrec.config_types import check_keys, unknown_key
 from privrec.errors import ConfigError
-from privrec.runs.run_spec import DEFAULT_AUDIT_ATTRIBUTES, RunSpec, data_fields, jsonable
+from privrec.runs.run_spec import DEFAULT_AUDIT_ATTRIBUTES, RunSpec, data_fields
 
 SWEEP_KEYS: tuple[str, ...] = ("name", "purge", "run", "grid", "override")
 GRID_ALIASES: dict[str, str] = {

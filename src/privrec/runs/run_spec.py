@@ -8,17 +8,15 @@ resumable).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from privrec.artifacts import jsonable
 from privrec.config_types import build, check_keys, convert, unknown_key
 from privrec.errors import ConfigError
 
@@ -73,21 +71,6 @@ def data_fields(dataset: str) -> list[str] | None:
 
         return list(inspect.signature(load_csv).parameters)
     return []
-
-
-def jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item") and callable(obj.item) and not isinstance(obj, str):
-        with contextlib.suppress(Exception):
-            return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _fmt(v: float) -> str:
