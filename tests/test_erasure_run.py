@@ -36,9 +36,9 @@ def syn():
     return make_synthetic(**SYN)
 
 
-def _train(ds, root, name, weights=None):
+def _train(ds, root, name, weights=None, status="ok"):
     run = privrec.train(ds, adversaries=weights or {}, **CFG)
-    assert run.status == "ok"
+    assert run.status == status, run.metrics.get("reason")
     return run.save(root / name)
 
 
@@ -170,12 +170,15 @@ def test_erase_run_checks_the_dataset(syn, plain_run, tmp_path):
 
 def test_combined_defence(syn, tmp_path):
     """Adversarial training (λ = 1) followed by LEACE: less leakage than either start."""
-    adv = _train(syn, tmp_path, "adv", {"attr": 1.0})
+    # λ = 1 alone leaves the planted attribute to a fresh MLP (measured ROC-AUC 0.98): the
+    # run's own defence check calls it leaky; LEACE afterwards passes the check
+    adv = _train(syn, tmp_path, "adv", {"attr": 1.0}, status="leaky")
     run = erase_run(adv, syn, ["attr"], "leace", tmp_path / "adv-leace", attackers="fast")
     config = json.loads((tmp_path / "adv-leace" / "config.json").read_text())
     assert config["spec"]["adversary"]["weights"] == {"attr": 1.0}  # the training is kept
     assert config["erasure"]["method"] == "leace"
     assert run.spec.method == "adversarial+erasure-leace"
+    assert run.status == "ok" and run.metrics["defence_check"]["verdict"] == "ok"
     before = _headline(run, "before", "attr")["max_roc_auc"]
     after = _headline(run, "after", "attr")["max_roc_auc"]
     assert after < 0.55 and after < before

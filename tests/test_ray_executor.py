@@ -263,3 +263,14 @@ def test_cli_ray_sweep_killed_midway_resumes(ray_session, tmp_path: Path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_family12_impossible_resources_fail_fast(ray_session):
+    """Runs asking for GPUs (or more CPUs) than the whole cluster has would queue forever:
+    the executor refuses at start, with a message naming the option."""
+    with pytest.raises(ConfigError, match=r"--task-gpus.*could never start"):
+        RayExecutor(num_gpus=1).start()
+    with pytest.raises(ConfigError, match=r"--task-cpus.*could never start"):
+        RayExecutor(num_cpus=1000).start()
+    ex = RayExecutor(num_cpus=1).start()  # a satisfiable request still starts
+    ex.close()

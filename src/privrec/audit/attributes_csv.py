@@ -1,4 +1,13 @@
-"""Read user attributes from a CSV on their own (no interactions needed for a vector audit)."""
+"""Read user attributes from a CSV on their own (no interactions needed for a vector audit).
+
+Parsing is :mod:`privrec.data.parsing`'s: after stripping whitespace, pandas' missing-value
+spellings (:data:`~privrec.data.parsing.MISSING_MARKERS`: the empty string, ``NA``, ``N/A``,
+``n/a``, ``#N/A``, ``<NA>``, ``NaN``, ``nan``, ``None``, ``NULL``, ``null``, ...) mean
+"unknown", never a class of their own;
+continuous values must be finite numbers; an attribute with a single class, or with classes of
+fewer than :data:`~privrec.data.parsing.MIN_CLASS_USERS` users, loads with an
+:class:`~privrec.data.parsing.AttributeWarning` (at load time, before any audit uses it).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from privrec.audit.vectors_io import _ids
-from privrec.data.attributes import Attribute, UserAttributes
-from privrec.data.tabular import read_csv_strings
+from privrec.data.attributes import UserAttributes
+from privrec.data.parsing import attribute_columns, line_of, read_csv_strings
 from privrec.errors import DataError
 
 
@@ -22,8 +30,9 @@ def read_attributes_csv(
 ) -> UserAttributes:
     """Attributes from a CSV with a header: one user per row, ``user_col`` and attribute columns.
 
-    Values are categorical (class = the text, empty = missing) unless the column is named in
-    ``continuous`` (numbers, empty = missing).
+    Values are categorical (class = the text; a missing marker such as empty, ``NA`` or ``null``
+    = missing) unless the column is named in ``continuous`` (finite numbers; a missing marker =
+    missing).
 
     Args:
         path: the CSV file.
@@ -32,8 +41,12 @@ def read_attributes_csv(
         names: columns to read (default: every column except ``user_col``).
 
     Raises:
-        DataError: missing file/column, duplicate user id, empty user id, or a non-numeric value
-            in a continuous column (naming the line).
+        DataError: missing or unreadable file, missing column, duplicate user id, empty user id,
+            a column with no values, or a non-numeric or non-finite value in a continuous column
+            (naming the line).
+
+    Warns:
+        AttributeWarning: an attribute with a single class or very rare classes.
     """
     path = Path(path)
     df = read_csv_strings(path)
@@ -47,30 +60,16 @@ def read_attributes_csv(
     raw_ids = df[user_col].str.strip()
     empty = (raw_ids == "").to_numpy()
     if empty.any():
-        raise DataError(f"{path}:{int(np.flatnonzero(empty)[0]) + 2}: empty '{user_col}'")
+        raise DataError(f"{line_of(df, int(np.flatnonzero(empty)[0]))}: empty '{user_col}'")
     dup = raw_ids.duplicated().to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
-        raise DataError(f"{path}:{i + 2}: duplicate user id {raw_ids.iloc[i]!r}")
+        raise DataError(f"{line_of(df, i)}: duplicate user id {raw_ids.iloc[i]!r}")
     cols = list(names) if names else [c for c in df.columns if c != user_col]
     unknown = [c for c in [*cols, *continuous] if c not in df.columns]
     if unknown:
         raise DataError(f"{path}: no column '{unknown[0]}'; columns are: {', '.join(df.columns)}")
     if not cols:
         raise DataError(f"{path}: no attribute columns besides the user column '{user_col}'")
-    attrs: dict[str, Attribute] = {}
-    for col in cols:
-        text = df[col].str.strip()
-        if col in continuous:
-            num = pd.to_numeric(text.mask(text == ""), errors="coerce")  # empty → NaN
-            bad = (num.isna() & (text != "")).to_numpy()
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise DataError(
-                    f"{path}:{i + 2}: column '{col}' = {text.iloc[i]!r}, expected a number "
-                    "(continuous attribute)"
-                )
-            attrs[col] = Attribute(col, "continuous", num.to_numpy(dtype=float))
-        else:
-            attrs[col] = Attribute.categorical(col, text.to_numpy(dtype=object))
+    attrs = attribute_columns(df, cols, list(continuous))
     return UserAttributes(_ids(raw_ids.to_numpy()), attrs)

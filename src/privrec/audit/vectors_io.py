@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import math
+import zipfile
+import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
 from privrec.artifacts import load_embeddings
+from privrec.data.parsing import open_binary, read_bytes
 from privrec.errors import ConfigError, DataError
 
 VECTOR_FORMATS = "a privrec run directory, .npz, .npy (with an ids file), .csv or .parquet"
+_NPZ_EXPECTED = "a .npz archive (numpy.savez) holding arrays user_ids and user_vectors"
+_NPY_EXPECTED = "a .npy array (numpy.save)"
+#: errors of a damaged zip archive or of its compressed members
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
 
 def load_vectors(
@@ -30,9 +40,14 @@ def load_vectors(
     Ids that are all integer literals are returned as int64, else as strings. The vectors are
     returned as read (validation of NaN/inf and duplicates happens in the audit).
 
+    Every ``.npy`` array (on its own or inside a ``.npz``) has its header checked against the
+    bytes that follow it before anything is allocated, so a truncated file or a header claiming
+    an absurd shape is a one-line :class:`DataError`, never a huge allocation.
+
     Raises:
-        DataError: missing file, unknown format, missing arrays/columns, a non-numeric column,
-            or ids that do not line up with the vectors.
+        DataError: missing or unreadable file, unknown format, a truncated or corrupt
+            ``.npz``/``.npy``, missing arrays/columns, a non-numeric column, vectors that are not
+            2-D, or ids that do not line up with the vectors (each naming the file at fault).
         ConfigError: ``ids_path`` given for a format that carries its own ids, or missing for
             ``.npy``.
     """
@@ -43,7 +58,13 @@ def load_vectors(
     if ids_path is not None and (path.is_dir() or suffix != ".npy"):
         raise ConfigError(f"{path}: an ids file only goes with .npy vectors (this file has ids)")
     if path.is_dir():
-        emb = load_embeddings(path)
+        emb_file = path / "embeddings.npz"
+        if emb_file.is_file():
+            _check_npz(emb_file)  # headers against sizes, before load_embeddings allocates
+        try:
+            emb = load_embeddings(path)
+        except _ZIP_ERRORS as exc:
+            raise DataError(f"{emb_file}: {_zip_problem(exc)}; expected {_NPZ_EXPECTED}") from None
         return _ids(emb.user_ids), np.asarray(emb.user_vectors)
     if suffix == ".npz":
         return _from_npz(path)
@@ -57,26 +78,98 @@ def load_vectors(
 
 
 def _from_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("user_ids", "user_vectors") if k not in z.files]
+    arrays = _read_npz(path, ("user_ids", "user_vectors"))
+    ids, vectors = arrays["user_ids"], arrays["user_vectors"]
+    _check_2d(path, vectors)
+    return _ids(ids), _aligned(path, ids, vectors)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (numpy's and pandas' may span several)."""
+    return " ".join(str(exc).split())
+
+
+def _zip_problem(exc: BaseException) -> str:
+    return f"not a readable .npz, truncated or corrupt ({_one_line(exc)})"
+
+
+def _check_npz(path: Path) -> None:
+    """Check every member's header against its size (reads the headers only)."""
+    _read_npz(path, None)
+
+
+def _read_npz(path: Path, keys: tuple[str, ...] | None) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a ``.npz`` (``None``: only check every member's header)."""
+    with open_binary(path, _NPZ_EXPECTED) as f:
+        try:
+            zf = zipfile.ZipFile(f)
+        except _ZIP_ERRORS as exc:
+            raise DataError(f"{path}: {_zip_problem(exc)}; expected {_NPZ_EXPECTED}") from None
+        with zf:
+            members = {n.removesuffix(".npy"): n for n in zf.namelist()}
+            wanted = tuple(members) if keys is None else keys
+            missing = [k for k in wanted if k not in members]
             if missing:
                 raise DataError(
                     f"{path}: missing array(s) {', '.join(missing)}; it holds "
-                    f"{', '.join(z.files) or 'nothing'}"
+                    f"{', '.join(members) or 'nothing'}"
                 )
-            ids, vectors = z["user_ids"], z["user_vectors"]
-    except ValueError as exc:  # object arrays would need pickle; or not a zip at all
-        raise DataError(f"{path}: not a plain .npz of numeric/string arrays ({exc})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read as .npz ({exc})") from None
-    return _ids(ids), _aligned(path, ids, vectors)
+            out: dict[str, np.ndarray] = {}
+            for key in wanted:
+                info = zf.getinfo(members[key])
+                where = f"{path}: array '{key}'"
+                try:
+                    with zf.open(info) as m:
+                        _check_npy_header(m, info.file_size, where)
+                        if keys is None:
+                            continue
+                        m.seek(0)
+                        out[key] = np.lib.format.read_array(m, allow_pickle=False)
+                except DataError:
+                    raise
+                except ValueError as exc:  # object arrays would need pickle
+                    raise DataError(
+                        f"{path}: not a plain .npz of numeric/string arrays ({_one_line(exc)})"
+                    ) from None
+                except _ZIP_ERRORS as exc:
+                    raise DataError(
+                        f"{where}: {_zip_problem(exc)}; expected {_NPZ_EXPECTED}"
+                    ) from None
+            return out
+
+
+def _check_npy_header(fp: IO[bytes], size: int, where: str) -> None:
+    """Read a ``.npy`` header from ``fp`` and check that the ``size``-byte file holds the data
+    it announces: a truncated file or an absurd claimed shape → :class:`DataError`."""
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except (ValueError, SyntaxError, TypeError) as exc:
+        raise DataError(
+            f"{where}: not a valid .npy header ({_one_line(exc)}); expected {_NPY_EXPECTED}"
+        ) from None
+    if dtype.hasobject:
+        return  # refused when read (allow_pickle=False), with its own message
+    need = math.prod(shape) * dtype.itemsize
+    have = size - fp.tell()
+    if need > have:
+        raise DataError(
+            f"{where}: header claims shape {tuple(shape)} of {dtype} ({need:,} bytes) but only "
+            f"{max(have, 0):,} bytes of data follow; expected a complete .npy array (the file is "
+            "truncated, or its header is corrupt)"
+        )
 
 
 def _from_npy(path: Path, ids_path: Path | None, id_column: str) -> tuple[np.ndarray, np.ndarray]:
     if ids_path is None:
         raise ConfigError(f"{path}: a .npy holds no user ids; give the ids file (--ids)")
     vectors = _load_npy(path)
+    _check_2d(path, vectors)
     ids_path = Path(ids_path)
     if not ids_path.is_file():
         raise DataError(f"{ids_path}: no such file")
@@ -85,8 +178,9 @@ def _from_npy(path: Path, ids_path: Path | None, id_column: str) -> tuple[np.nda
         if ids.ndim != 1:
             raise DataError(f"{ids_path}: ids must be a 1-D array, got shape {ids.shape}")
     else:
+        raw = read_bytes(ids_path, "user ids, one per line")
         try:
-            lines = ids_path.read_text(encoding="utf-8").splitlines()
+            lines = raw.decode("utf-8").splitlines()
         except UnicodeDecodeError:
             raise DataError(f"{ids_path}: not a UTF-8 text file of ids") from None
         lines = [ln.strip() for ln in lines]
@@ -99,36 +193,46 @@ def _from_npy(path: Path, ids_path: Path | None, id_column: str) -> tuple[np.nda
                 f"{ids_path}:{lines.index('') + 1}: empty line; expected one id per line"
             )
         ids = np.array(lines, dtype=str)
-    return _ids(ids), _aligned(ids_path, ids, vectors)
+    return _ids(ids), _aligned(ids_path, ids, vectors, vectors_path=path)
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"{path}: not a plain .npy array ({exc})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read as .npy ({exc})") from None
+    with open_binary(path, _NPY_EXPECTED) as f:
+        try:
+            size = path.stat().st_size
+            _check_npy_header(f, size, str(path))
+            f.seek(0)
+            return np.lib.format.read_array(f, allow_pickle=False)
+        except DataError:
+            raise
+        except ValueError as exc:
+            raise DataError(f"{path}: not a plain .npy array ({_one_line(exc)})") from None
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read as .npy ({_one_line(exc)})") from None
 
 
 def _from_table(path: Path, id_column: str) -> tuple[np.ndarray, np.ndarray]:
     if path.suffix.lower() == ".csv":
+        raw = read_bytes(path, "a CSV file with a header line")
         try:
-            df = pd.read_csv(path)
+            df = pd.read_csv(io.BytesIO(raw))
         except pd.errors.EmptyDataError:
             raise DataError(f"{path}: file is empty, expected a CSV with a header line") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not a valid CSV ({exc})") from None
+            raise DataError(f"{path}: not a valid CSV ({_one_line(exc)})") from None
     else:
         try:
-            df = pd.read_parquet(path)
+            with open_binary(path, "a parquet file") as f:
+                df = pd.read_parquet(f)
         except ImportError:
             raise DataError(
                 f"{path}: reading parquet needs pyarrow, which is not installed "
                 "(pip install 'privrec[parquet]'), or convert the file to .csv/.npz"
             ) from None
+        except DataError:
+            raise
         except Exception as exc:  # pyarrow raises its own error types
-            raise DataError(f"{path}: not a readable parquet file ({exc})") from None
+            raise DataError(f"{path}: not a readable parquet file ({_one_line(exc)})") from None
     if id_column not in df.columns:
         raise DataError(
             f"{path}: no id column '{id_column}' (set by --id-column); columns are: "
@@ -152,15 +256,26 @@ def _from_table(path: Path, id_column: str) -> tuple[np.ndarray, np.ndarray]:
     return _ids(ids.to_numpy()), df[value_cols].to_numpy(dtype=np.float64)
 
 
-def _aligned(path: Path, ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+def _check_2d(path: Path, vectors: np.ndarray) -> None:
+    """Vectors must be a users × dims matrix; the message names the vector file."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
         raise DataError(
             f"{path}: user vectors must be 2-D (users × dims), got shape {vectors.shape}"
         )
+
+
+def _aligned(
+    path: Path, ids: np.ndarray, vectors: np.ndarray, *, vectors_path: Path | None = None
+) -> np.ndarray:
+    """Check one id per vector. ``path`` holds the ids; ``vectors_path`` the vectors if another
+    file (a .npy beside an ids file)."""
+    vectors = np.asarray(vectors)
+    _check_2d(vectors_path or path, vectors)
     if np.asarray(ids).ndim != 1 or len(ids) != len(vectors):
+        source = f" in {vectors_path}" if vectors_path is not None else ""
         raise DataError(
-            f"{path}: {np.asarray(ids).size} user ids for {len(vectors)} vectors; "
+            f"{path}: {np.asarray(ids).size} user ids for {len(vectors)} vectors{source}; "
             "need one id per vector"
         )
     return vectors

@@ -20,8 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "privrec[ray]" must not read as markup
 )
-data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _show_version(value: bool) -> None:
@@ -117,6 +118,7 @@ def train(
     with cli_errors():
         from privrec.api import train as train_run
         from privrec.api import train_spec
+        from privrec.artifacts import check_writable
         from privrec.cli.options import parse_weights
 
         options: dict[str, Any] = {
@@ -150,7 +152,7 @@ def train(
         }
         train_spec(None, **options)  # every setting is checked before the data is loaded
         if out is not None:
-            common.check_output(out, overwrite)
+            check_writable(out, overwrite=overwrite)
         ds = common.load(
             dataset,
             data_dir,
@@ -173,18 +175,27 @@ def train(
         _print_metrics(run.metrics, run.spec.train.k if run.spec is not None else 10)
         if out is not None:
             console.print(f"run written to [bold]{common.escape(str(out))}[/bold]")
+        if run.status == "leaky":
+            raise typer.Exit(4)
         if run.status != "ok":
             raise typer.Exit(3)
 
 
 def _print_metrics(metrics: dict, k: int) -> None:
-    if metrics["status"] != "ok":
+    if metrics["status"] == "diverged":
         err_console.print(
-            f"[red]DIVERGED[/red] ({metrics['reason']}): {metrics['message']} — "
-            "recorded as status 'diverged', not a result",
+            f"[red]DIVERGED[/red] ({common.escape(str(metrics['reason']))}): "
+            f"{common.escape(str(metrics['message']))} — recorded as status 'diverged', "
+            "not a result",
             highlight=False,
         )
         return
+    if metrics["status"] == "leaky":
+        err_console.print(
+            f"[red]LEAKY[/red]: {common.escape(str(metrics['message']))} — recorded as status "
+            "'leaky', not a result",
+            highlight=False,
+        )
     table = Table(title="evaluation (full ranking)")
     table.add_column("split")
     table.add_column(f"HR@{k}", justify="right")
@@ -302,8 +313,8 @@ def demo(
             highlight=False,
         )
         for kind, path in res.report.files.items():
-            console.print(f"{kind}: {path.resolve()}", highlight=False)
-        console.print(f"results written to [bold]{out.resolve()}[/bold]")
+            console.print(f"{kind}: {common.escape(str(path.resolve()))}", highlight=False)
+        console.print(f"results written to [bold]{common.escape(str(out.resolve()))}[/bold]")
 
 
 def _register_extensions() -> None:

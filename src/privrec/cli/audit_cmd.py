@@ -156,7 +156,10 @@ def audit(
         _print_result(result)
         if out is not None:
             write_audit(result, out)
-            console.print(f"audit written to [bold]{out}[/bold] (audit.json, audit.csv, audit.md)")
+            console.print(
+                f"audit written to [bold]{common.escape(str(out))}[/bold] "
+                "(audit.json, audit.csv, audit.md)"
+            )
 
 
 def _print_result(result) -> None:
@@ -202,10 +205,16 @@ def _print_result(result) -> None:
                 )
         console.print(table)
         row = result.headline[result.headline["attribute"] == name].iloc[0]
-        console.print(f"[bold]{name}[/bold]: {headline_sentence(row)}", highlight=False)
+        console.print(
+            f"[bold]{common.escape(name)}[/bold]: {common.escape(headline_sentence(row))}",
+            highlight=False,
+        )
     for name, a in info["attributes"].items():
         if a.get("skipped"):
-            console.print(f"[yellow]skipped[/yellow] {name}: {a['skipped']}", highlight=False)
+            console.print(
+                f"[yellow]skipped[/yellow] {common.escape(name)}: {common.escape(str(a['skipped']))}",
+                highlight=False,
+            )
 
 
 def _num(x: float, digits: int = 2) -> str:

@@ -93,12 +93,6 @@ def with_flags(message: str) -> str:
     return re.sub(r"'((?:train|adversary|dependence|data)\.[A-Za-z_.]+)'", add, message)
 
 
-def check_output(out: Path, overwrite: bool) -> None:
-    """Fail before any work when ``out`` exists and may not be replaced."""
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out} already exists (use --overwrite to replace it)")
-
-
 DatasetOpt = typer.Option("synthetic", "--dataset", "-d", help="synthetic, ml-100k, ml-1m or csv.")
 DataDirOpt = typer.Option(
     None,

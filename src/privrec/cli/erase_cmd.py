@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import math
 from pathlib import Path
 
@@ -101,17 +100,21 @@ def erase(
     with cli_errors():
         from privrec.api import dataset_of_run, load_run
         from privrec.api import erase as erase_run
+        from privrec.artifacts import check_writable
+        from privrec.cli.options import parse_key_values
+        from privrec.defences.erasure.fitting import checked_options, option_types
         from privrec.runs.pipeline import AuditStep, ErasureStep
 
         names = [n.strip() for n in attributes.split(",") if n.strip()]
         if not names:
             raise ConfigError("--attributes: name at least one attribute (e.g. gender,age)")
-        options = _parse_options(option or [])
+        options = parse_key_values(option or [], "--option", option_types(method))
         ErasureStep(method, tuple(names), options, holdout, seed)  # fail before any work
+        checked_options(method, options)
         chosen = None if attackers.strip().lower() == "none" else attackers
         if chosen is not None:
             AuditStep(chosen)  # an unknown attacker fails before the work
-        common.check_output(out, overwrite)
+        check_writable(out, overwrite=overwrite)
         if out.resolve() == run_dir.resolve():
             raise ConfigError("the output directory must differ from the source run directory")
         source = load_run(run_dir)
@@ -164,31 +167,6 @@ def _synthetic_args(users, items, strength, mode, seed) -> list:
     given = (users, items, strength, mode, seed)
     defaults = (1000, 400, 0.5, "direction", 0)
     return [d if g is None else g for g, d in zip(given, defaults, strict=True)]
-
-
-def _parse_options(items: list[str]) -> dict:
-    """``["n_iterations=5", "classifier=svm"]`` → ``{"n_iterations": 5, "classifier": "svm"}``."""
-    out: dict = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--option expects KEY=VALUE, got {item!r}")
-        raw = raw.strip()
-        low = raw.lower()
-        if low in ("true", "false"):
-            value: object = low == "true"
-        elif low in ("none", "null"):
-            value = None
-        else:
-            try:
-                value = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
-                value = raw
-            if not isinstance(value, int | float | str):
-                value = raw
-        out[key] = value
-    return out
 
 
 def _print_summary(run, k: int) -> None:

@@ -21,6 +21,24 @@ TASK_CPUS_OPTION = typer.Option(
     None, "--task-cpus", help="ray: CPUs each run reserves (and its thread budget)."
 )
 TASK_GPUS_OPTION = typer.Option(None, "--task-gpus", help="ray: GPUs each run reserves.")
+EXTEND_OPTION = typer.Option(
+    False,
+    "--extend",
+    help="The output directory holds another sweep: run these grid points there too (its "
+    "finished runs stay in the results).",
+)
+REPLACE_OPTION = typer.Option(
+    False,
+    "--replace",
+    help="The output directory holds another sweep: delete what it wrote and start over.",
+)
+
+
+def existing_mode(extend: bool, replace: bool) -> str:
+    """The ``existing`` argument of ``run_sweep`` for the --extend/--replace flags."""
+    if extend and replace:
+        raise ConfigError("--extend and --replace exclude each other")
+    return "extend" if extend else "replace" if replace else "resume"
 
 
 def executor_options(
@@ -103,12 +121,14 @@ def sweep(
     executor: str = typer.Option(
         "local",
         "--executor",
-        help="local (processes), serial, or ray (pip install privrec[ray]).",
+        help="local (processes), serial, or ray (pip install 'privrec[ray]').",
     ),
     address: str | None = ADDRESS_OPTION,
     task_cpus: float | None = TASK_CPUS_OPTION,
     task_gpus: float | None = TASK_GPUS_OPTION,
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the report."),
+    extend: bool = EXTEND_OPTION,
+    replace: bool = REPLACE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a grid of trainings + audits (resumable: rerun to continue), then report."""
@@ -180,18 +200,21 @@ def sweep(
             workers=workers,
             progress=not quiet,
             executor_options=options,
+            existing=existing_mode(extend, replace),
         )
         counts = outcome.counts
+        leaky = f"{counts['leaky']} leaky, " if counts["leaky"] else ""
         console.print(
             f"{len(outcome.results)} runs: {counts['ok']} ok, {counts['diverged']} diverged, "
-            f"{counts['error']} failed ({outcome.computed} computed, {outcome.skipped} reused) "
-            f"in {outcome.wall_seconds:.1f} s with {outcome.executor}",
+            f"{leaky}{counts['error']} failed ({outcome.computed} computed, "
+            f"{outcome.skipped} reused) in {outcome.wall_seconds:.1f} s with {outcome.executor}",
             highlight=False,
+            soft_wrap=True,
         )
-        console.print(f"results: [bold]{out / 'results.csv'}[/bold]")
+        console.print(f"results: [bold]{common.escape(str(out / 'results.csv'))}[/bold]")
         if not no_report:
             rep = write_report(out)
-            console.print(f"report: [bold]{rep.files['markdown']}[/bold]")
+            console.print(f"report: [bold]{common.escape(str(rep.files['markdown']))}[/bold]")
         if outcome.failed:
             raise typer.Exit(1)
 
@@ -216,7 +239,7 @@ def report(
         if show:
             print_report(rep, console)
         for kind, path in rep.files.items():
-            console.print(f"{kind}: [bold]{path}[/bold]")
+            console.print(f"{kind}: [bold]{common.escape(str(path))}[/bold]")
 
 
 def reproduce(
@@ -241,6 +264,8 @@ def reproduce(
     address: str | None = ADDRESS_OPTION,
     task_cpus: float | None = TASK_CPUS_OPTION,
     task_gpus: float | None = TASK_GPUS_OPTION,
+    extend: bool = EXTEND_OPTION,
+    replace: bool = REPLACE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Reproduce the paper: sizes 10/20/50 × λ 0/0.01/0.1/1/10 × seeds, audit, report."""
@@ -261,6 +286,7 @@ def reproduce(
             epochs=epochs,
             progress=not quiet,
             executor_options=executor_options(executor, address, task_cpus, task_gpus),
+            existing=existing_mode(extend, replace),
         )
         print_report(res.report, console)
         wall = time.perf_counter() - start
@@ -278,6 +304,6 @@ def reproduce(
             highlight=False,
         )
         for kind, path in res.report.files.items():
-            console.print(f"{kind}: [bold]{path}[/bold]")
+            console.print(f"{kind}: [bold]{common.escape(str(path))}[/bold]")
         if res.sweep.failed:
             raise typer.Exit(1)

@@ -1,4 +1,17 @@
-"""Generic loader: an interactions CSV plus a user-attributes CSV."""
+"""Generic loader: an interactions CSV plus a user-attributes CSV.
+
+Both files are read by :mod:`privrec.data.parsing`, so every problem is a one-line
+:class:`~privrec.errors.DataError` naming ``file:line`` and the field: timestamps are
+range-checked integers (int64; ``1e20``, ``inf`` and non-integers are rejected, never cast).
+
+Attribute values: after stripping whitespace, pandas' missing-value spellings
+(:data:`~privrec.data.parsing.MISSING_MARKERS`: the empty string, ``NA``, ``N/A``, ``n/a``,
+``#N/A``, ``<NA>``, ``NaN``, ``nan``, ``None``, ``NULL``, ``null``, ...) mean "unknown",
+never a class of their own.
+Continuous values must be finite numbers. An attribute with a single class, or with classes of
+fewer than :data:`~privrec.data.parsing.MIN_CLASS_USERS` users, loads with an
+:class:`~privrec.data.parsing.AttributeWarning`.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +23,10 @@ import pandas as pd
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.data.dataset import Dataset
 from privrec.data.interactions import Interactions
+from privrec.data.parsing import attribute_columns, line_of, read_csv_strings, to_int
 from privrec.errors import DataError
 
-
-def read_csv_strings(path: Path) -> pd.DataFrame:
-    """Read a CSV with a header as strings; a missing, empty or malformed file → DataError."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty, expected a CSV with a header line") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a valid CSV ({exc})") from None
-    if df.empty:
-        raise DataError(f"{path}: no data rows after the header")
-    return df
+__all__ = ["load_csv", "read_csv_strings"]
 
 
 def _need(df: pd.DataFrame, path: Path, col: str, option: str) -> None:
@@ -54,38 +54,38 @@ def load_csv(
         attributes_path: CSV with a header holding ``user_col`` and attribute columns.
         user_col: user-id column name (both files).
         item_col: item-id column name.
-        time_col: timestamp column (integers); if absent from the file, file order is used.
+        time_col: timestamp column (integers that fit in int64); if absent from the file, file
+            order is used.
         attribute_cols: attribute columns to load (default: every other column).
         continuous: attribute columns to treat as continuous numbers (others are categorical).
         name: dataset name recorded in results.
+
+    Raises:
+        DataError: an unreadable or malformed file, a missing column, an empty id, a duplicate
+            pair or user, a timestamp that is not an int64 integer, a non-finite or non-numeric
+            continuous value (each naming the file and line).
+
+    Warns:
+        AttributeWarning: an attribute with a single class or very rare classes.
     """
     ipath = Path(interactions_path)
     df = read_csv_strings(ipath)
     _need(df, ipath, user_col, "--user-col")
     _need(df, ipath, item_col, "--item-col")
-    lines = np.arange(len(df)) + 2  # header is line 1
     for col in (user_col, item_col):
         empty = (df[col].str.strip() == "").to_numpy()
         if empty.any():
-            raise DataError(f"{ipath}:{lines[np.flatnonzero(empty)[0]]}: empty '{col}'")
+            raise DataError(f"{line_of(df, int(np.flatnonzero(empty)[0]))}: empty '{col}'")
     users = df[user_col].str.strip().to_numpy()
     items = df[item_col].str.strip().to_numpy()
     ts = None
     if time_col and time_col in df.columns:
-        t = pd.to_numeric(df[time_col].str.strip(), errors="coerce").to_numpy()
-        bad = np.isnan(t) | (t != np.floor(t))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"{ipath}:{lines[i]}: field '{time_col}' = {df[time_col].iloc[i]!r}, "
-                "expected an integer timestamp"
-            )
-        ts = t.astype(np.int64)
+        ts = to_int(df, time_col)
     dup = pd.DataFrame({"u": users, "i": items}).duplicated().to_numpy()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
         raise DataError(
-            f"{ipath}:{lines[i]}: duplicate (user, item) pair ({users[i]}, {items[i]}); "
+            f"{line_of(df, i)}: duplicate (user, item) pair ({users[i]}, {items[i]}); "
             "each pair may appear once"
         )
     user_ids = _maybe_int(users)
@@ -99,46 +99,38 @@ def load_csv(
     adf = read_csv_strings(apath)
     _need(adf, apath, user_col, "--user-col")
     a_users = _maybe_int(adf[user_col].str.strip().to_numpy())
-    if len(np.unique(a_users)) != len(a_users):
-        vals, counts = np.unique(a_users, return_counts=True)
-        raise DataError(f"{apath}: duplicate user id {vals[counts > 1][0]}")
+    dup_user = pd.Series(a_users).duplicated().to_numpy()
+    if dup_user.any():
+        i = int(np.flatnonzero(dup_user)[0])
+        raise DataError(f"{line_of(adf, i)}: duplicate user id {a_users[i]}")
     unknown = ~np.isin(a_users, user_ids)
     if unknown.any():
         raise DataError(
-            f"{apath}:{int(np.flatnonzero(unknown)[0]) + 2}: user {a_users[unknown][0]} has no "
-            f"interactions in {ipath} ({int(unknown.sum())} such users)"
+            f"{line_of(adf, int(np.flatnonzero(unknown)[0]))}: user {a_users[unknown][0]} has "
+            f"no interactions in {ipath} ({int(unknown.sum())} such users)"
         )
     all_users = np.unique(user_ids)
     inter = Interactions.from_ids(user_ids, item_ids, ts, all_user_ids=all_users)
     cols = attribute_cols or [c for c in adf.columns if c != user_col]
-    continuous_cols = set(continuous or [])
-    attrs: dict[str, Attribute] = {}
-    pos = {u: i for i, u in enumerate(a_users.tolist())}
-    take = np.array([pos.get(u, -1) for u in inter.user_ids.tolist()])
     for col in cols:
         _need(adf, apath, col, "--attribute")
-        raw = adf[col].str.strip().to_numpy().astype(object)
-        aligned = np.where(take >= 0, raw[take.clip(min=0)], "")
-        if col in continuous_cols:
-            values = pd.Series(aligned)
-            num = pd.to_numeric(values.mask(values == ""), errors="coerce")  # empty → NaN
-            badmask = num.isna().to_numpy() & (aligned != "")
-            if badmask.any():
-                raise DataError(
-                    f"{apath}: column '{col}' has non-numeric value "
-                    f"{str(aligned[badmask][0])!r}; expected a number (continuous)"
-                )
-            attrs[col] = Attribute(col, "continuous", num.to_numpy(dtype=float))
-        else:
-            attrs[col] = Attribute.categorical(col, aligned)
+    pos = {u: i for i, u in enumerate(a_users.tolist())}
+    take = np.array([pos.get(u, -1) for u in inter.user_ids.tolist()], dtype=np.int64)
+    attrs: dict[str, Attribute] = {}
+    # one value per attribute-file row (checked, with line numbers), then aligned to the index:
+    # users without an attribute row get missing values
+    for col, a in attribute_columns(adf, cols, continuous or []).items():
+        fill = -1 if a.kind == "categorical" else np.nan
+        values = np.where(take >= 0, a.values[take.clip(min=0)], fill)
+        attrs[col] = Attribute(col, a.kind, values, a.classes)
     return Dataset(name, inter, UserAttributes(inter.user_ids, attrs))
 
 
 def _maybe_int(values: np.ndarray) -> np.ndarray:
-    """Integer ids when every id is an integer literal, else strings."""
+    """Integer ids when every id is an integer literal that fits in int64, else strings."""
     try:
         as_int = values.astype(np.int64)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return values.astype(str)
     if np.array_equal(as_int.astype(str), values.astype(str)):
         return as_int

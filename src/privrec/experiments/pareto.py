@@ -131,7 +131,9 @@ def aggregate_seeds(
         row = dict(zip(by, key, strict=True))
         row["n_runs"] = len(g)
         row["n_ok"] = len(ok)
-        row["n_diverged"] = int((g["status"] == "diverged").sum()) if "status" in g else 0
+        row["n_diverged"] = (
+            int(g["status"].isin(["diverged", "leaky"]).sum()) if "status" in g else 0
+        )
         for m in metrics:
             v = pd.to_numeric(ok[m], errors="coerce").to_numpy(dtype=float)
             v = v[~np.isnan(v)]

@@ -187,10 +187,28 @@ class RayExecutor(Executor):
             self._where = "local Ray" if self.is_local else f"Ray cluster {address}"
         if per_task is None:  # a cluster: one CPU per task unless told otherwise
             per_task = 1.0
+        self._check_resources(ray, per_task)
         self.task_cpus = per_task
         self.threads = max(1, int(per_task))
         self._started = True
         return self
+
+    def _check_resources(self, ray: Any, per_task: float) -> None:
+        """Fail now, with a message, when no node of the cluster can ever run a task (Ray
+        would queue it forever): not enough GPUs or CPUs in the whole cluster."""
+        total = ray.cluster_resources()
+        wanted = {"GPU": float(self.num_gpus), "CPU": float(per_task)}
+        for kind, need in wanted.items():
+            have = float(total.get(kind, 0))
+            if need > 0 and have < need:
+                where = self._where
+                if self.owns_connection:
+                    self.close()
+                flag = "--task-gpus" if kind == "GPU" else "--task-cpus"
+                raise ConfigError(
+                    f"each run asks for {need:g} {kind}(s) ({flag}) but {where} has "
+                    f"{have:g}: the runs could never start"
+                )
 
     def close(self) -> None:
         """Cancel the tasks still in flight; stop Ray only if this executor started it."""

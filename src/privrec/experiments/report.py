@@ -130,25 +130,42 @@ def _attackers(df: pd.DataFrame) -> str:
 
 def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report:
     """Write ``report.md``, ``tradeoff.png`` and ``report.html`` (into ``out``, default the
-    sweep directory) and return the :class:`Report`."""
-    from privrec.artifacts import atomic_write_text
+    sweep directory) and return the :class:`Report`.
+
+    All or nothing: the sweep directory is read first (a :class:`~privrec.errors.DataError`
+    if it is not one, before anything is created), ``out`` is checked to be writable, every
+    file is built in memory, and only then are the files written, together (each to a
+    temporary file, all renamed into place at the end)."""
+    import tempfile
+
+    from privrec.artifacts import atomic_write_files, check_writable
 
     sweep_dir = Path(sweep_dir)
     out = Path(out) if out is not None else sweep_dir
-    out.mkdir(parents=True, exist_ok=True)
     ctx = _Ctx(*load_sweep(sweep_dir))
+    check_writable(out / "report.md")
     rep = _build(ctx)
     png = out / "tradeoff.png"
-    if plot_tradeoff(ctx, png) is not None:
+    figure: bytes | None = None
+    with tempfile.TemporaryDirectory(prefix="privrec-report-") as scratch:
+        drawn = plot_tradeoff(ctx, Path(scratch) / png.name)
+        if drawn is not None:
+            figure = drawn.read_bytes()
+    if figure is not None:
         rep.figure = png
     md = [f"# {rep.title}", "", *[f"{s}" for s in rep.summary], ""]
-    if rep.figure is not None:
-        md += ["![accuracy vs leakage](tradeoff.png)", ""]
+    if figure is not None:
+        md += [f"![accuracy vs leakage]({png.name})", ""]
     md += [t.to_markdown() for t in rep.tables]
-    atomic_write_text(out / "report.md", "\n".join(md))
-    atomic_write_text(out / "report.html", _html(rep))
+    files = {
+        out / "report.md": "\n".join(md).encode("utf-8"),
+        out / "report.html": _html(rep, figure).encode("utf-8"),
+    }
+    if figure is not None:
+        files[png] = figure
+    atomic_write_files(files)
     rep.files = {"markdown": out / "report.md", "html": out / "report.html"}
-    if rep.figure is not None:
+    if figure is not None:
         rep.files["figure"] = png
     return rep
 
@@ -164,15 +181,19 @@ img{max-width:100%}
 """
 
 
-def _html(rep: Report) -> str:
+def _html(rep: Report, figure: bytes | None = None) -> str:
+    """The self-contained HTML page; ``figure`` is the PNG to embed (default: ``rep.figure``
+    read from disk, when it exists)."""
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(rep.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(rep.title)}</h1>",
     ]
     parts += [f"<p>{html.escape(s)}</p>" for s in rep.summary]
-    if rep.figure is not None and rep.figure.exists():
-        data = base64.b64encode(rep.figure.read_bytes()).decode("ascii")
+    if figure is None and rep.figure is not None and rep.figure.exists():
+        figure = rep.figure.read_bytes()
+    if figure is not None:
+        data = base64.b64encode(figure).decode("ascii")
         parts.append(f"<img alt='accuracy vs leakage' src='data:image/png;base64,{data}'>")
     parts += [t.to_html() for t in rep.tables]
     parts.append("</body></html>")

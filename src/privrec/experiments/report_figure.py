@@ -40,7 +40,7 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(1, len(sizes))))
     methods = list(dict.fromkeys(conf["method"].map(str))) if "method" in conf else [""]
     markers = ["o", "s", "^", "D", "v", "P", "*"]
-    diverged = ctx.df[ctx.df["status"] == "diverged"]
+    diverged = ctx.df[ctx.df["status"].isin(["diverged", "leaky"])]
     for ax, target in zip(axes[0], targets, strict=True):
         if target == COMBINED:
             xcol, xlabel, chance = (

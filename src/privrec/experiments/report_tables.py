@@ -556,8 +556,8 @@ def _cell(g: pd.DataFrame, col: str) -> str:
     if g.empty:
         return "–"
     ok = g[g["status"] == "ok"]
-    n_div = int((g["status"] == "diverged").sum())
-    n_err = int((~g["status"].isin(["ok", "diverged"])).sum())
+    n_div = int(g["status"].isin(["diverged", "leaky"]).sum())
+    n_err = int((~g["status"].isin(["ok", "diverged", "leaky"])).sum())
     if ok.empty:
         if n_div:
             return f"diverged ({n_div}/{len(g)})"

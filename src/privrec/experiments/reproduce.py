@@ -114,9 +114,11 @@ def reproduce(
     epochs: int | None = None,
     progress: bool = True,
     executor_options: Mapping[str, Any] | None = None,
+    existing: str = "resume",
 ) -> ReproduceOutcome:
     """Run the paper's grid into ``out`` (resumable) and write the report there
-    (``executor_options``: see :func:`~privrec.experiments.sweep_runner.run_sweep`)."""
+    (``executor_options``, ``existing``: see
+    :func:`~privrec.experiments.sweep_runner.run_sweep`)."""
     from privrec.experiments.report import write_report
     from privrec.experiments.sweep_runner import run_sweep
 
@@ -129,6 +131,7 @@ def reproduce(
         workers=workers,
         progress=progress,
         executor_options=executor_options,
+        existing=existing,
     )
     t0 = time.perf_counter()
     rep = write_report(out)

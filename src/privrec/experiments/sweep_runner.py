@@ -126,7 +126,7 @@ class SweepOutcome:
 
     @property
     def counts(self) -> dict[str, int]:
-        statuses = ("ok", "diverged", "error")
+        statuses = ("ok", "diverged", "leaky", "error")
         if not len(self.results):
             return dict.fromkeys(statuses, 0)
         s = self.results["status"]
@@ -136,12 +136,14 @@ class SweepOutcome:
 def clean_partials(out_dir: Path) -> int:
     """Remove what an interrupted sweep left half-written in ``out_dir``: temporary run
     directories (``runs/.*.partial``) and temporary files of atomic writes (``.*.tmp``).
-    Returns how many were removed."""
+    A run set aside by an interrupted overwrite (``.*.old-*``) is left to
+    :func:`privrec.artifacts.recover_swap`, which restores or removes it. Returns how many
+    were removed."""
     n = 0
     runs_dir = out_dir / "runs"
     if runs_dir.is_dir():
         for p in runs_dir.iterdir():
-            if p.name.startswith(".") and (p.name.endswith(".partial") or ".old-" in p.name):
+            if p.name.startswith(".") and p.name.endswith(".partial"):
                 shutil.rmtree(p, ignore_errors=True)
                 n += 1
     if out_dir.is_dir():
@@ -180,8 +182,16 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = True,
     executor_options: Mapping[str, Any] | None = None,
+    existing: str = "resume",
 ) -> SweepOutcome:
     """Run every grid point of ``spec`` into ``out_dir`` (resumably) and write the results.
+
+    An ``out_dir`` that holds a sweep of *another* spec is refused unless ``existing`` is
+    ``"extend"`` (run these grid points there too; every finished run of the earlier grid stays
+    in the results) or ``"replace"`` (delete what the earlier sweep wrote, then start over). A
+    directory that exists without being a sweep directory is always refused. Every grid point
+    is checked (attackers, attributes, erasure methods, against the loaded dataset) before the
+    first run starts.
 
     ``executor_options`` go to the executor's constructor (``None`` values are dropped), e.g.
     ``{"address": "ray://head:10001", "num_cpus": 2, "num_gpus": 0.5}`` for ``ray``.
@@ -196,20 +206,34 @@ def run_sweep(
     from privrec.artifacts import atomic_write_json
     from privrec.experiments.executors import get_executor
 
+    if existing not in ("resume", "extend", "replace"):
+        raise ConfigError(f"existing must be resume, extend or replace, got {existing!r}")
     start = time.perf_counter()
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
     points = spec.expand()
     ex = get_executor(executor, workers, **dict(executor_options or {}))
+    earlier = _earlier_sweep(out_dir, spec, existing)
+    preflight(points, check_data=executor != "ray")
     runs_dir.mkdir(parents=True, exist_ok=True)
     with _sweep_lock(out_dir):
+        if existing == "replace" and earlier is not None:
+            _remove_sweep_outputs(out_dir)
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            earlier = None
         clean_partials(out_dir)
+        if earlier is not None:  # grid points of an extended sweep stay in it
+            points = _earlier_points(earlier, points) + points
         atomic_write_json(
             out_dir / "sweep.json",
             {
                 "privrec_version": __version__,
                 "spec": spec.to_dict(),
-                "points": [{"run_id": s.run_id, "grid": jsonable(values)} for values, s in points],
+                "earlier_specs": _earlier_specs(earlier, spec),
+                "points": [
+                    {"run_id": s.run_id, "grid": jsonable(values), "run": s.to_dict()}
+                    for values, s in points
+                ],
             },
         )
         summaries: dict[str, dict] = {}
@@ -248,6 +272,97 @@ def run_sweep(
         executor=ex.describe(),
         errors=errors,
     )
+
+
+#: What a sweep writes at the top of its directory (``existing="replace"`` removes only these).
+SWEEP_OUTPUTS: tuple[str, ...] = (
+    "sweep.json",
+    "results.csv",
+    "results.json",
+    "results.parquet",
+    "results_long.csv",
+    "results_long.json",
+    "results_long.parquet",
+    "report.md",
+    "report.html",
+    "tradeoff.png",
+)
+
+
+def _earlier_sweep(out_dir: Path, spec: SweepSpec, existing: str) -> dict | None:
+    """The sweep already in ``out_dir`` (``None`` if none); refuses a directory that is not a
+    sweep directory, and another sweep unless told to extend or replace it."""
+    from privrec.artifacts import read_json
+
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        raise ConfigError(f"{out_dir} exists and is not a directory; choose another --out")
+    record = out_dir / "sweep.json"
+    if not record.is_file():
+        if any(p.name not in ("runs", ".sweep.lock") for p in out_dir.iterdir()) or (
+            (out_dir / "runs").is_dir() and any((out_dir / "runs").iterdir())
+        ):
+            raise ConfigError(
+                f"{out_dir} exists and is not a sweep directory (no sweep.json); its files are "
+                "left alone: choose another --out"
+            )
+        return None
+    earlier = read_json(record)
+    recorded = {p.get("run_id") for p in earlier.get("points", [])}
+    same = earlier.get("spec") == spec.to_dict() or recorded == {s.run_id for _, s in spec.expand()}
+    if same or existing != "resume":  # the same sweep (by spec, or by its runs: older versions)
+        return earlier
+    n = len(earlier.get("points", []))
+    raise ConfigError(
+        f"{out_dir} holds another sweep ({earlier.get('spec', {}).get('name', 'sweep')!r}, "
+        f"{n} grid point(s)): add --extend to run these grid points there too (its finished "
+        "runs stay in the results), or --replace to start it over (its runs are deleted), or "
+        "choose another --out"
+    )
+
+
+def _earlier_points(earlier: dict, points: list) -> list:
+    """The earlier sweep's grid points that the new grid does not have, rebuilt from their
+    recorded specs (points recorded without one — sweeps of privrec 0.1 — are kept only when
+    their run finished, with the spec its run directory records)."""
+    new_ids = {s.run_id for _, s in points}
+    out = []
+    for p in earlier.get("points", []):
+        if p.get("run_id") in new_ids:
+            continue
+        record = p.get("run")
+        if record is None:
+            continue
+        out.append((dict(p.get("grid") or {}), RunSpec.from_dict(record)))
+    return out
+
+
+def _earlier_specs(earlier: dict | None, spec: SweepSpec) -> list:
+    if earlier is None or earlier.get("spec") == spec.to_dict():
+        return list((earlier or {}).get("earlier_specs", []))
+    return [*earlier.get("earlier_specs", []), earlier.get("spec")]
+
+
+def _remove_sweep_outputs(out_dir: Path) -> None:
+    for name in SWEEP_OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "runs", ignore_errors=True)
+
+
+def preflight(points: list, check_data: bool = True) -> None:
+    """Check every grid point before the first run starts: attackers, erasure methods and
+    (with ``check_data``, loading each dataset once) the attributes each run names. An error
+    names the grid point."""
+    from privrec.runs.pipeline import check_run
+
+    for values, s in points:
+        where = "run[" + ", ".join(f"{k}={v}" for k, v in values.items()) + "]"
+        try:
+            dataset = load_data(s)[0] if check_data else None
+            check_run(s, dataset)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def _report_error(run_id: str, outcome, progress: bool) -> None:

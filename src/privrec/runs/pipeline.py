@@ -150,6 +150,8 @@ def run_pipeline(
     audit = audit if audit is not None else audit_of(spec)
     split = split if split is not None else leave_last_out(dataset.interactions)
     names = _audit_names(spec, dataset, erasure, audit)
+    if source is None:
+        check_memory(spec, dataset)
     with _warnings_recorded(record_warnings) as seen_warnings:
         t0 = time.perf_counter()
         if source is None:
@@ -203,6 +205,21 @@ def run_pipeline(
             metrics["leakage"] = _headline(final_audit)
             if trained_audit is not None:
                 metrics["before_erasure"]["leakage"] = _headline(trained_audit)
+        if embeddings is not None:
+            t0 = time.perf_counter()
+            _check_defence(
+                spec,
+                dataset,
+                embeddings,
+                order,
+                audit_attrs,
+                erasure_record,
+                trained,
+                final_audit,
+                audit,
+                metrics,
+            )
+            timings["check_seconds"] = time.perf_counter() - t0
     timings["seconds"] = time.perf_counter() - started
     out_spec = spec
     if source is not None and erasure is not None:
@@ -233,6 +250,51 @@ def run_pipeline(
         warnings=tuple(seen_warnings),
         timings=timings,
     )
+
+
+def check_run(spec: RunSpec, dataset: Dataset | None = None) -> None:
+    """Check what can be checked of ``spec`` before any work: its attackers and erasure method
+    and, given its ``dataset``, every attribute it names (defences, audit, erasure) and that
+    its embedding tables fit in memory."""
+    erasure = erasure_of(spec)
+    audit = audit_of(spec)
+    if dataset is None:
+        return
+    check_memory(spec, dataset)
+    names = _audit_names(spec, dataset, erasure, audit)
+    build_penalties(spec, dataset)
+    if erasure is not None:
+        from privrec.defences.erasure.affine import aligned_attributes
+        from privrec.defences.erasure.fitting import checked_options
+
+        inter = dataset.interactions
+        erase_names = list(erasure.attributes) or names
+        aligned_attributes(inter.user_ids, inter.n_users, dataset.attributes, erase_names)
+        checked_options(erasure.method, erasure.options)
+
+
+def check_memory(spec: RunSpec, dataset: Dataset) -> None:
+    """Refuse, before allocating, an embedding size whose tables (with their gradients and
+    Adam's two moments) cannot fit in this machine's memory."""
+    inter = dataset.interactions
+    rows = inter.n_users + 2 * inter.n_items
+    need = rows * spec.train.embedding_size * 4 * 4
+    total = _physical_memory()
+    if total and need > total:
+        raise ConfigError(
+            f"'train.embedding_size' = {spec.train.embedding_size} needs about "
+            f"{need / 2**30:,.1f} GiB for the embedding tables and their optimizer state; "
+            f"this machine has {total / 2**30:,.1f} GiB"
+        )
+
+
+def _physical_memory() -> int:
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 0
 
 
 def train_and_evaluate(
@@ -347,7 +409,7 @@ _Order = tuple[np.ndarray, np.ndarray]
 
 def _source_embeddings(source: Run, dataset: Dataset, split: Split) -> tuple[Embeddings, _Order]:
     where = source.path or "the source run"
-    if not source.ok or source.embeddings is None:
+    if source.embeddings is None:
         raise DataError(
             f"{where}: the run is recorded as {source.status!r}, it has no vectors to erase"
         )
@@ -484,6 +546,53 @@ def _audit(
         jobs=step.jobs,
         progress=step.progress,
     )
+
+
+def _check_defence(
+    spec: RunSpec,
+    dataset: Dataset,
+    emb: Embeddings,
+    order: _Order | None,
+    attributes: UserAttributes,
+    erasure_record: dict | None,
+    trained: TrainedModel | None,
+    final_audit: Any,
+    audit: AuditStep | None,
+    metrics: dict,
+) -> None:
+    """The post-hoc defence check (:mod:`privrec.runs.defence_check`), recorded in
+    ``metrics["defence_check"]``; a leaky verdict makes the run's status ``leaky``."""
+    from privrec.runs.defence_check import check_defence, defended_attributes
+
+    erased = list(erasure_record["attributes"]) if erasure_record is not None else []
+    names = defended_attributes(spec, erased)
+    if not names:
+        return
+    heads: dict[str, float] = {}
+    if trained is not None and erasure_record is None and trained.best_epoch:
+        kept = trained.history[trained.best_epoch - 1]
+        heads = {a: kept[f"adv_{a}_acc"] for a in names if f"adv_{a}_acc" in kept}
+    holdout = bool(erasure_record and erasure_record.get("holdout"))
+    population = "users whose labels the eraser did not see" if holdout else "all labelled users"
+    users, _, _ = _rows(emb, order)
+    check = check_defence(
+        dataset.interactions.user_ids,
+        users,
+        attributes,
+        names,
+        heads,
+        spec.seed,
+        population,
+        audit=final_audit,
+        audit_folds=audit.folds if audit is not None else 5,
+    )
+    metrics["defence_check"] = check
+    if check["verdict"] == "leaky":
+        metrics["status"] = "leaky"
+        metrics["reason"] = "defence check: " + check["reason"]
+        metrics["message"] = (
+            "the defended vectors leak what the defence was meant to hide: " + check["reason"]
+        )
 
 
 def _headline(result) -> list[dict]:

@@ -100,7 +100,7 @@ def run_facts(run: Run) -> dict:
         "erased": run.erasure is not None,
         "status": metrics.get("status", "error"),
         "reason": metrics.get("reason", ""),
-        "best_epoch": metrics.get("best_epoch") if metrics.get("status") == "ok" else None,
+        "best_epoch": metrics.get("best_epoch") if run.embeddings is not None else None,
         "epochs_run": metrics.get("epochs_run"),
         **{key: run.timings.get(key) for key in _TIMINGS},
         "warnings": list(run.warnings),
@@ -114,7 +114,7 @@ def run_records(run: Run) -> list[dict]:
     k = spec.train.k if spec is not None else 10
     metrics = run.metrics
     out: list[dict] = []
-    if metrics.get("status", "ok") != "ok":
+    if run.embeddings is None:  # diverged: nothing was measured
         return out
     stages: list[tuple[str, Mapping, AuditResult | None]] = [("final", metrics, run.audit)]
     if run.erasure is not None:
@@ -254,7 +254,7 @@ def wide_row(facts: Mapping, records: Sequence[Mapping]) -> dict:
     row["attackers"] = facts.get("attackers")
     row["status"] = facts.get("status", "error")
     row["reason"] = facts.get("reason", "")
-    ok = row["status"] == "ok"
+    ok = row["status"] in ("ok", "leaky")  # a leaky run was measured (and is no result)
     values = {(r["stage"], r["metric"]): r["value"] for r in records if not r["attribute"]}
     for short in ("val", "test"):
         for m in (f"hr@{k}", f"ndcg@{k}"):

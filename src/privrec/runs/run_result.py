@@ -194,6 +194,7 @@ class Run:
         """The content of the run's ``config.json`` (see :mod:`privrec.runs.run_directory`)."""
         return {
             "privrec_version": __version__,
+            "versions": package_versions(),
             "run_id": self.run_id,
             "spec": self.spec.to_dict() if self.spec is not None else None,
             "dataset": self.dataset,
@@ -234,6 +235,20 @@ class Run:
         from privrec.runs.result_records import stored_results
 
         return stored_results(self)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run's numbers depend on."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "numpy", "scipy", "scikit-learn", "pandas", "concept-erasure"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
 
 
 def read_run(path: str | Path) -> Run:

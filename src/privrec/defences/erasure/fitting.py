@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from privrec.config_types import convert
 from privrec.data.attributes import UserAttributes
 from privrec.defences.erasure.affine import AffineEraser, aligned_attributes, check_vectors
 from privrec.defences.erasure.inlp import fit_inlp
@@ -49,10 +52,8 @@ def fit_eraser(
         raise DataError("user vectors have dimension 0")
     x64 = x.astype(np.float64)
     if method == "leace":
-        check_options(method, options, _keyword_only(fit_leace))
-        return fit_leace(x64, attrs, **options)
-    check_options(method, options, [k for k in _keyword_only(fit_inlp) if k != "seed"])
-    return fit_inlp(x64, attrs, seed=seed, **options)
+        return fit_leace(x64, attrs, **checked_options(method, options))
+    return fit_inlp(x64, attrs, seed=seed, **checked_options(method, options))
 
 
 def erase_vectors(
@@ -70,6 +71,27 @@ def erase_vectors(
     """
     eraser = fit_eraser(user_ids, user_vectors, attributes, names, method, seed, **options)
     return eraser(user_vectors)
+
+
+def option_types(method: str) -> dict[str, Any]:
+    """The options of an erasure method and their types (its fitting function's keyword-only
+    parameters, less the seed)."""
+    fn = {"leace": fit_leace, "inlp": fit_inlp}.get(method)
+    if fn is None:
+        raise ConfigError(
+            f"unknown erasure method {method!r}; expected one of: {', '.join(METHODS)}"
+        )
+    hints = typing.get_type_hints(fn)
+    return {k: hints[k] for k in _keyword_only(fn) if k != "seed"}
+
+
+def checked_options(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of ``method`` checked against the option types: an unknown name or a value
+    of the wrong type (``shrinkage="off"``: a string where a boolean is expected) is an
+    error naming the option."""
+    types = option_types(method)
+    check_options(method, dict(options), list(types))
+    return {k: convert(v, types[k], f"{method} option {k}") for k, v in options.items()}
 
 
 def _keyword_only(fn) -> list[str]:

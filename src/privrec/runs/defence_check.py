@@ -1,0 +1,145 @@
+"""The post-hoc check every defended run ends with: does a fresh attacker read what the
+defence was meant to hide?
+
+A defence can make leakage *worse* and still train without error: gradient reversal with a
+large λ maximises an unbounded loss and can encode the attribute inverted, so the in-training
+heads report chance while a fresh reader sees the attribute perfectly. After training (and
+erasure), :func:`check_defence` fits two fresh probes the defence never saw — a logistic
+regression and an MLP — cross-validated over users (over the users whose labels an eraser did
+not see, when it saw only some), for every categorical attribute the run defends, and gives
+its verdict:
+
+* ``leaky`` when, for some attribute, the vectors give it away: the probes' ROC-AUC is at least
+  :data:`GIVEAWAY_AUC`, more than two fold spreads above it; or the in-training heads claim it
+  hidden while a fresh probe of the same (linear) class reads it clearly better: the fresh
+  logistic accuracy exceeds the heads' by more than :data:`HEAD_MARGIN` and three fold spreads;
+* ``ok`` otherwise — which is no claim of privacy: the audit, with the strongest attackers,
+  measures how much is left.
+
+A ``leaky`` run gets ``status: "leaky"`` and the reason in ``metrics.json``; the CLI exits
+with status 4 and says why; sweeps and reports never count it as a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from privrec.data.attributes import UserAttributes
+
+PROBES: tuple[str, ...] = ("logistic", "mlp")
+"""The fresh attackers of the check."""
+FOLDS = 3
+"""Cross-validation folds of the check."""
+GIVEAWAY_AUC = 0.95
+"""A defended attribute read at this ROC-AUC (or more) is given away."""
+HEAD_MARGIN = 0.05
+"""How much better than the in-training heads (accuracy) a fresh logistic probe may read an
+attribute before the heads' claim is called false."""
+
+
+def defended_attributes(spec: Any, erasure_attributes: Sequence[str] = ()) -> list[str]:
+    """The attributes a run's defences target: adversarial heads with λ ≠ 0, dependence
+    penalties with a weight > 0, and the erased attributes."""
+    names = [a for a, w in spec.adversary.weights.items() if w != 0]
+    if spec.dependence is not None:
+        names += [a for a, w in spec.dependence.mmd.items() if w > 0]
+        names += [a for a, w in spec.dependence.hsic.items() if w > 0]
+    names += list(erasure_attributes)
+    return list(dict.fromkeys(names))
+
+
+def check_defence(
+    user_ids: np.ndarray,
+    vectors: np.ndarray,
+    attributes: UserAttributes,
+    names: Sequence[str],
+    head_accuracy: Mapping[str, float],
+    seed: int,
+    population: str,
+    audit: Any = None,
+    audit_folds: int = 5,
+) -> dict:
+    """Probe ``vectors`` for the categorical ``names`` and return the check's record:
+    ``{"probes", "folds", "population", "attributes": {name: figures}, "verdict", "reason"}``.
+
+    ``head_accuracy``: the in-training heads' accuracy per attribute at the kept epoch (only
+    for adversarial defences). ``audit``: the run's own audit of the same vectors on the same
+    users, if it has one; when it already ran both probes on every attribute, its figures are
+    used (with its ``audit_folds``) instead of fitting the probes again."""
+    from privrec.audit.core import audit_vectors
+
+    categorical = [n for n in names if n in attributes and attributes[n].kind == "categorical"]
+    record: dict[str, Any] = {
+        "probes": list(PROBES),
+        "folds": FOLDS,
+        "population": population,
+        "attributes": {},
+        "verdict": "ok",
+        "reason": "",
+    }
+    if not categorical:
+        return record
+    if audit is not None and _covers(audit.table, categorical):
+        table = audit.table
+        record["folds"] = audit_folds
+        record["from_audit"] = True
+    else:
+        table = audit_vectors(
+            user_ids,
+            vectors,
+            attributes,
+            names=categorical,
+            attackers=list(PROBES),
+            folds=FOLDS,
+            seed=seed,
+            jobs=1,
+            progress=False,
+        ).table
+    reasons = []
+    table = table[table["attacker"].isin(PROBES)]
+    for name in categorical:
+        rows = table[table["attribute"] == name]
+        if rows.empty:
+            continue
+        best = rows.loc[rows["roc_auc"].astype(float).idxmax()]
+        logistic = rows[rows["attacker"] == "logistic"].iloc[0]
+        figures: dict[str, Any] = {
+            "roc_auc": float(best["roc_auc"]),
+            "roc_auc_spread": float(best["roc_auc_std"]),
+            "strongest_probe": str(best["attacker"]),
+            "logistic_accuracy": float(logistic["accuracy"]),
+            "logistic_accuracy_spread": float(logistic["accuracy_std"]),
+            "majority": float(logistic["majority"]),
+            "n_users": int(best["n_users"]),
+        }
+        head = head_accuracy.get(name)
+        if head is not None and np.isfinite(head):
+            figures["head_accuracy"] = float(head)
+        record["attributes"][name] = figures
+        auc, spread = figures["roc_auc"], figures["roc_auc_spread"]
+        if auc >= GIVEAWAY_AUC and auc - 2 * spread > 0.5:
+            reasons.append(
+                f"{name}: a fresh {figures['strongest_probe']} reads it at ROC-AUC {auc:.3f} "
+                f"(± {spread:.3f}) — the defence gave it away"
+            )
+        elif "head_accuracy" in figures:
+            gap = figures["logistic_accuracy"] - figures["head_accuracy"]
+            if gap > max(HEAD_MARGIN, 3 * figures["logistic_accuracy_spread"]):
+                reasons.append(
+                    f"{name}: the in-training heads claim accuracy {head:.3f} but a fresh "
+                    f"logistic probe reads {figures['logistic_accuracy']:.3f} "
+                    f"(± {figures['logistic_accuracy_spread']:.3f}; majority "
+                    f"{figures['majority']:.3f}) — the vectors fool the heads, not attackers"
+                )
+    if reasons:
+        record["verdict"] = "leaky"
+        record["reason"] = "; ".join(reasons)
+    return record
+
+
+def _covers(table: Any, names: Sequence[str]) -> bool:
+    have = set(zip(table["attribute"], table["attacker"], strict=True))
+    return all((n, p) in have for n in names for p in PROBES)

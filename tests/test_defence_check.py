@@ -1,0 +1,88 @@
+"""Silent wrong results, family 1: a defence that makes leakage worse is never reported as a
+success. Every defended run ends with a post-hoc check by fresh probes (logistic and MLP,
+cross-validated over users); a run whose vectors give the attribute away, or fool the
+in-training heads but not a fresh probe, gets ``status: "leaky"`` and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+import privrec
+from privrec.cli.app import app
+from privrec.data.attributes import Attribute, UserAttributes
+from privrec.runs.defence_check import check_defence
+
+runner = CliRunner()
+SMALL = ["train", "--syn-users", "600", "--syn-items", "150", "-e", "8", "--epochs", "8", "-q"]
+
+
+def test_family1_absurd_lambda_is_reported_leaky_not_ok(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, [*SMALL, "--adv", "attr=1e6", "--out", str(out)])
+    assert res.exit_code == 4, res.output
+    assert "LEAKY" in res.output and "attr" in res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "leaky" and metrics["reason"].startswith("defence check: attr")
+    check = metrics["defence_check"]
+    assert check["verdict"] == "leaky" and check["probes"] == ["logistic", "mlp"]
+    figures = check["attributes"]["attr"]
+    # given away, or the heads fooled: either way far above what the heads report
+    assert figures["roc_auc"] >= 0.95 or figures["logistic_accuracy"] > figures["head_accuracy"]
+    # the leaky run keeps its vectors and measurements, but is not a result
+    run = privrec.load_run(out)
+    assert run.status == "leaky" and run.embeddings is not None
+
+
+def test_family1_a_working_defence_passes_and_records_the_check():
+    ds = privrec.load_dataset("synthetic", seed=2, n_users=1200, n_items=200, density=0.08)
+    run = privrec.train(
+        ds,
+        embedding_size=16,
+        epochs=25,
+        batch_size=1024,
+        learning_rate=0.01,
+        patience=5,
+        adversaries={"attr": 0.2},
+        adversary={"steps": 5},
+        seed=0,
+    )
+    check = run.metrics["defence_check"]
+    assert run.status == "ok" and check["verdict"] == "ok", check
+    figures = check["attributes"]["attr"]
+    assert 0.5 <= figures["roc_auc"] < 0.95 and "head_accuracy" in figures
+    assert check["population"] == "all labelled users"
+
+
+def test_family1_no_defence_no_check():
+    ds = privrec.load_dataset("synthetic", seed=1, n_users=200, n_items=60)
+    run = privrec.train(ds, embedding_size=4, epochs=2, patience=0)
+    assert run.status == "ok" and "defence_check" not in run.metrics
+
+
+def _planted(n: int = 800, shift: float = 1.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.3).astype(np.int64)
+    x = rng.normal(size=(n, 6))
+    x[:, 0] += shift * labels
+    ids = np.arange(1, n + 1)
+    attrs = UserAttributes(ids, {"attr": Attribute("attr", "categorical", labels, ("a", "b"))})
+    return ids, x, attrs, labels
+
+
+def test_family1_heads_that_claim_chance_while_a_probe_reads_it_are_caught():
+    ids, x, attrs, labels = _planted(shift=2.0)
+    majority = max(labels.mean(), 1 - labels.mean())
+    fooled = check_defence(ids, x, attrs, ["attr"], {"attr": majority}, 0, "all labelled users")
+    assert fooled["verdict"] == "leaky" and "in-training heads claim" in fooled["reason"]
+    assert fooled["attributes"]["attr"]["roc_auc"] < 0.95  # not a give-away: the heads rule
+    honest = check_defence(ids, x, attrs, ["attr"], {"attr": 0.99}, 0, "all labelled users")
+    assert honest["verdict"] == "ok"
+
+
+def test_family1_random_vectors_pass():
+    ids, x, attrs, _ = _planted(shift=0.0)
+    check = check_defence(ids, x, attrs, ["attr"], {}, 0, "all labelled users")
+    assert check["verdict"] == "ok" and abs(check["attributes"]["attr"]["roc_auc"] - 0.5) < 0.1
