@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module may import its own layer and the layers below it.
@@ -161,6 +163,7 @@ def test_the_layer_check_sees_a_violation(tmp_path):
     assert _imports(tree, "privrec.data.x", top_level_only=False) == set()
 
 
+@pytest.mark.slow
 def test_import_privrec_is_light():
     """``import privrec`` loads the curated API on first use, not torch at import."""
     code = "import sys, privrec; assert 'torch' not in sys.modules; privrec.train; privrec.Run"

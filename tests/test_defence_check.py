@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import privrec
@@ -36,6 +37,7 @@ def test_family1_absurd_lambda_is_reported_leaky_not_ok(tmp_path):
     assert run.status == "leaky" and run.embeddings is not None
 
 
+@pytest.mark.slow
 def test_family1_a_working_defence_passes_and_records_the_check():
     ds = privrec.load_dataset("synthetic", seed=2, n_users=1200, n_items=200, density=0.08)
     run = privrec.train(

@@ -7,10 +7,12 @@ import http.server
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import threading
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +24,13 @@ from privrec.data.download import (
     DataIntegrityWarning,
     DatasetSource,
     FileCheck,
+    archive_url,
     git_blob_sha1,
     resolve_dataset_dir,
     sha256_file,
     verify_dir,
 )
-from privrec.errors import DataError
+from privrec.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------------------------------
 # helpers and fixtures
@@ -69,6 +72,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the caller's data/cache/proxy settings, and the digest memo starts empty."""
     monkeypatch.delenv(dl.DATA_DIR_ENV, raising=False)
     monkeypatch.delenv(dl.CACHE_DIR_ENV, raising=False)
+    monkeypatch.delenv(dl.DATA_URL_ENV, raising=False)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -85,16 +89,19 @@ def fake_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DatasetSourc
 
 
 class _Server:
-    """An http.server on 127.0.0.1 in a thread serving one payload and counting GETs."""
+    """An http.server on 127.0.0.1 in a thread serving one payload and counting GETs (their
+    paths are in ``paths``)."""
 
     def __init__(self, payload: bytes) -> None:
         self.payload = payload
         self.requests = 0
+        self.paths: list[str] = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 outer.requests += 1
+                outer.paths.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/zip")
                 self.send_header("Content-Length", str(len(outer.payload)))
@@ -105,7 +112,8 @@ class _Server:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/ml-100k.zip"
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{self.base}/ml-100k.zip"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -442,3 +450,181 @@ def test_path_traversal_rejected(tmp_path: Path, fake_source: DatasetSource, kin
     assert _leftovers(cache) == []
     for where in (tmp_path, tmp_path / "a", tmp_path / "a" / "b"):
         assert not (where / "evil").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the download mirror: url= (--data-url), $PRIVREC_DATA_URL, GroupLens
+# --------------------------------------------------------------------------------------------
+
+
+def test_data_url_precedence_and_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    grouplens = "https://files.grouplens.org/datasets/movielens"
+    assert archive_url("ml-1m") == f"{grouplens}/ml-1m.zip"
+    assert archive_url("ml-100k") == f"{grouplens}/ml-100k.zip"
+    # A base URL gets the GroupLens archive name, with or without a trailing slash.
+    for base in ("https://mirror.example/ml", "https://mirror.example/ml/"):
+        assert archive_url("ml-1m", base) == "https://mirror.example/ml/ml-1m.zip"
+    assert archive_url("ml-100k", "http://h:8080") == "http://h:8080/ml-100k.zip"
+    assert archive_url("ml-100k", "file:///srv/ml") == "file:///srv/ml/ml-100k.zip"
+    # The URL of a zip is used as is (query string included).
+    full = "https://mirror.example/x/movielens-100k.zip?token=1"
+    assert archive_url("ml-100k", full) == full
+    # The environment variable applies when the option is not given; the option wins.
+    monkeypatch.setenv(dl.DATA_URL_ENV, "https://env.example/movielens/")
+    assert archive_url("ml-1m") == "https://env.example/movielens/ml-1m.zip"
+    assert archive_url("ml-1m", "https://opt.example") == "https://opt.example/ml-1m.zip"
+    monkeypatch.setenv(dl.DATA_URL_ENV, "  ")  # empty: as if unset
+    assert archive_url("ml-1m") == f"{grouplens}/ml-1m.zip"
+
+
+@pytest.mark.parametrize(
+    "value, pattern",
+    [
+        ("ftp://mirror.example/ml", "has scheme 'ftp'"),
+        ("/srv/movielens", "has no scheme"),
+        ("https:///movielens", "has no host"),
+        ("https://mirror.example/ml-1m.zip", "is the ml-1m archive, but ml-100k"),
+    ],
+    ids=["scheme", "no-scheme", "no-host", "other-dataset"],
+)
+@pytest.mark.parametrize("via", ["option", "env"])
+def test_data_url_malformed_is_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, pattern: str, via: str
+) -> None:
+    if via == "env":
+        monkeypatch.setenv(dl.DATA_URL_ENV, value)
+    url = value if via == "option" else None
+    origin = "--data-url" if via == "option" else dl.DATA_URL_ENV
+    with pytest.raises(ConfigError, match=pattern) as info:
+        resolve_dataset_dir("ml-100k", cache_dir=tmp_path / "cache", url=url, progress=False)
+    msg = str(info.value)
+    assert msg.startswith(f"{origin} {value!r}") and "\n" not in msg
+    assert not (tmp_path / "cache").exists()
+
+
+def test_data_url_env_base_url_downloads_from_mirror(
+    tmp_path: Path, fake_source: DatasetSource, serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(_write_zip(tmp_path / "served.zip", FAKE_FILES).read_bytes())
+    (tmp_path / "ml-100k.zip").unlink()  # the default URL is gone: only the mirror works
+    monkeypatch.setenv(dl.DATA_URL_ENV, f"{server.base}/mirror/movielens")
+    cache = tmp_path / "cache"
+    got = resolve_dataset_dir("ml-100k", cache_dir=cache, progress=False)
+    assert server.paths == ["/mirror/movielens/ml-100k.zip"]
+    assert got == cache / "ml-100k" and (got / "u.user").read_bytes() == FAKE_FILES["u.user"]
+    assert _leftovers(cache) == ["ml-100k"]
+
+
+def test_data_url_option_beats_env_and_default(
+    tmp_path: Path, fake_source: DatasetSource, serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = _write_zip(tmp_path / "served.zip", FAKE_FILES).read_bytes()
+    env_server, opt_server = serve(payload), serve(payload)
+    monkeypatch.setenv(dl.DATA_URL_ENV, env_server.base)
+    cache = tmp_path / "cache"
+    resolve_dataset_dir("ml-100k", cache_dir=cache, url=f"{opt_server.base}/", progress=False)
+    assert opt_server.paths == ["/ml-100k.zip"] and env_server.requests == 0
+
+
+@pytest.mark.parametrize("via", ["option", "env"])
+def test_data_url_mirror_with_other_bytes_is_refused(
+    tmp_path: Path, fake_source: DatasetSource, serve, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    tampered = {**FAKE_FILES, "u.user": FAKE_FILES["u.user"].replace(b"M", b"F")}
+    server = serve(_write_zip(tmp_path / "served.zip", tampered).read_bytes())
+    if via == "env":
+        monkeypatch.setenv(dl.DATA_URL_ENV, server.base)
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match=r"failed verification.*u\.user: sha256") as info:
+        resolve_dataset_dir(
+            "ml-100k", cache_dir=cache, url=server.base if via == "option" else None
+        )
+    assert f"{server.base}/ml-100k.zip" in str(info.value)
+    assert server.requests == 1
+    assert _leftovers(cache) == []
+
+
+def test_data_url_ignored_when_cached(
+    tmp_path: Path, fake_source: DatasetSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    got = resolve_dataset_dir("ml-100k", cache_dir=cache, progress=False)
+    monkeypatch.setenv(dl.DATA_URL_ENV, (tmp_path / "nowhere").as_uri())
+    assert resolve_dataset_dir("ml-100k", cache_dir=cache, url="http://127.0.0.1:9/") == got
+
+
+# --------------------------------------------------------------------------------------------
+# corrupt compressed data in the downloaded zip
+# --------------------------------------------------------------------------------------------
+
+
+def _deflated_zip(path: Path, files: dict[str, bytes], folder: str = "ml-100k") -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{folder}/", b"")
+        for name, data in files.items():
+            zf.writestr(f"{folder}/{name}", data)
+    return path
+
+
+def _corrupt_member(path: Path, member: str, how: str) -> zipfile.ZipInfo:
+    """Damage the compressed bytes of ``member`` in place (the directory stays intact)."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    assert info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size > 16
+    name_len, extra_len = struct.unpack(
+        "<HH", raw[info.header_offset + 26 : info.header_offset + 30]
+    )
+    start = info.header_offset + 30 + name_len + extra_len
+    if how == "invalid-block":
+        raw[start] = 0xFF  # BFINAL=1, BTYPE=11: a reserved block type
+    elif how == "garbage":
+        for i in range(start + 2, start + info.compress_size - 2):
+            raw[i] ^= 0xA5
+    elif how == "zeroed-tail":
+        # Zeros decode as stored blocks: the stream "ends" early with the wrong content.
+        for i in range(start + info.compress_size // 2, start + info.compress_size):
+            raw[i] = 0
+    path.write_bytes(bytes(raw))
+    return info
+
+
+@pytest.mark.parametrize(
+    "how, cause",
+    [("invalid-block", zlib.error), ("garbage", zlib.error), ("zeroed-tail", zipfile.BadZipFile)],
+)
+def test_corrupt_deflate_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, cause: type[Exception]
+) -> None:
+    # Enough text for a dynamic-Huffman block; u.item comes last, so the members before it
+    # were already extracted when its damage is found.
+    files = {
+        **FAKE_FILES,
+        "u.item": b"".join(
+            b"%d|Movie %d (19%02d)|01-Jan-1995||http://x/%d|0|1|0\n" % (i, i * 7, i % 100, i)
+            for i in range(1, 400)
+        ),
+    }
+    checks = tuple(
+        FileCheck(name, len(data), hashlib.sha256(data).hexdigest(), None)
+        for name, data in files.items()
+    )
+    zip_path = _deflated_zip(tmp_path / "ml-100k.zip", files)
+    info = _corrupt_member(zip_path, "ml-100k/u.item", how)
+    source = DatasetSource("ml-100k", zip_path.as_uri(), "ml-100k", checks)
+    monkeypatch.setitem(KNOWN_DATASETS, "ml-100k", source)
+    cache = tmp_path / "cache"
+    (cache / "ml-100k").mkdir(parents=True)  # an earlier incomplete copy stays as it was
+    (cache / "ml-100k" / "u.data").write_bytes(b"partial")
+
+    with pytest.raises(DataError) as raised:
+        resolve_dataset_dir("ml-100k", cache_dir=cache, progress=False)
+    msg = str(raised.value)
+    assert "\n" not in msg
+    assert f"ml-100k.zip from {zip_path.as_uri()} is corrupt" in msg
+    assert "member 'ml-100k/u.item'" in msg
+    assert f"expected {info.file_size} bytes with CRC-32 {info.CRC:08x}" in msg
+    assert isinstance(raised.value.__cause__, cause)  # what escaped before, as a traceback
+    assert _leftovers(cache) == ["ml-100k"]  # no .part zip, no extraction folder
+    assert sorted(p.name for p in (cache / "ml-100k").iterdir()) == ["u.data"]
+    assert (cache / "ml-100k" / "u.data").read_bytes() == b"partial"

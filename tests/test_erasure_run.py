@@ -168,6 +168,7 @@ def test_erase_run_checks_the_dataset(syn, plain_run, tmp_path):
         erase_run(diverged, syn, ["attr"], "leace", tmp_path / "d", attackers=None)
 
 
+@pytest.mark.slow
 def test_combined_defence(syn, tmp_path):
     """Adversarial training (λ = 1) followed by LEACE: less leakage than either start."""
     # λ = 1 alone leaves the planted attribute to a fresh MLP (measured ROC-AUC 0.98): the
@@ -188,6 +189,7 @@ def test_combined_defence(syn, tmp_path):
     assert again.erasure["source_erasure"]["method"] == "leace"
 
 
+@pytest.mark.slow
 def test_cli_erase(plain_run, tmp_path):
     out = tmp_path / "cli"
     args = ["erase", str(plain_run), "--method", "inlp", "--attributes", "attr,noise"]

@@ -105,6 +105,7 @@ def test_an_embedding_size_given_twice_cannot_disagree():
         privrec.train(ds, embeding_size=6, epochs=1)  # a typo is an error, not ignored
 
 
+@pytest.mark.slow
 def test_privrec_audit_is_the_function_even_after_importing_the_package():
     """``privrec.audit`` is both the subpackage and the API function: importing the package
     (as ``from privrec.audit import audit_vectors`` does) must not hide the function."""

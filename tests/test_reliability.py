@@ -59,6 +59,7 @@ def test_family3_typed_values_and_library_checks():
         checked_options("leace", {"shrinkage": "off"})
 
 
+@pytest.mark.slow
 def test_family3_cli_erase_applies_off_as_false(tmp_path):
     run_dir = tmp_path / "run"
     args = ["train", "--syn-users", "200", "--syn-items", "60", "-e", "4", "--epochs", "2"]

@@ -190,6 +190,7 @@ def _kill_inside_the_swap(path: Path, when: str) -> None:
     assert proc.returncode == -9, proc.stderr  # SIGKILL
 
 
+@pytest.mark.slow
 def test_family1_kill_between_the_renames_restores_the_old_run(tmp_path):
     run = _write(tmp_path / "run", "old")
     _kill_inside_the_swap(run, "between")
@@ -203,6 +204,7 @@ def test_family1_kill_between_the_renames_restores_the_old_run(tmp_path):
     assert _hidden(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_family1_kill_between_the_renames_then_write(tmp_path):
     run = _write(tmp_path / "run", "old")
     _kill_inside_the_swap(run, "between")
@@ -213,6 +215,7 @@ def test_family1_kill_between_the_renames_then_write(tmp_path):
     assert _version(run) == "newer" and _hidden(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_family1_kill_while_removing_the_old_run_keeps_the_new(tmp_path):
     run = _write(tmp_path / "run", "old")
     _kill_inside_the_swap(run, "cleanup")

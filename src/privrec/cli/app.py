@@ -50,6 +50,7 @@ app.add_typer(data_app, name="data")
 def train(
     dataset: str = common.DatasetOpt,
     data_dir: Path | None = common.DataDirOpt,
+    data_url: str | None = common.DataUrlOpt,
     interactions: Path | None = common.InteractionsOpt,
     attributes: Path | None = common.AttributesOpt,
     user_col: str = common.UserColOpt,
@@ -167,6 +168,7 @@ def train(
             syn_strength,
             syn_mode,
             syn_seed,
+            data_url=data_url,
         )
         with common.epoch_progress(epochs, enabled=not quiet) as cb:
             run = train_run(ds, callback=cb, **options)
@@ -252,6 +254,7 @@ def recommend(
 def data_info(
     dataset: str = common.DatasetOpt,
     data_dir: Path | None = common.DataDirOpt,
+    data_url: str | None = common.DataUrlOpt,
     interactions: Path | None = common.InteractionsOpt,
     attributes: Path | None = common.AttributesOpt,
     user_col: str = common.UserColOpt,
@@ -265,7 +268,15 @@ def data_info(
         from privrec.data.info import dataset_info
 
         ds = common.load(
-            dataset, data_dir, interactions, attributes, user_col, item_col, time_col, continuous
+            dataset,
+            data_dir,
+            interactions,
+            attributes,
+            user_col,
+            item_col,
+            time_col,
+            continuous,
+            data_url=data_url,
         )
         info = dataset_info(ds)
         if as_json:

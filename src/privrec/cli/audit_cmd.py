@@ -33,6 +33,7 @@ def audit(
         "(with --interactions).",
     ),
     data_dir: Path | None = common.DataDirOpt,
+    data_url: str | None = common.DataUrlOpt,
     interactions: Path | None = common.InteractionsOpt,
     attributes: Path | None = typer.Option(
         None,
@@ -117,6 +118,7 @@ def audit(
                 syn_strength,
                 syn_mode,
                 syn_seed,
+                data_url=data_url,
             )
             attrs = ds.attributes
         names = list(attribute) if attribute else None

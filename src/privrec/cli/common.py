@@ -100,6 +100,16 @@ DataDirOpt = typer.Option(
     help="Folder holding the dataset's files (else $PRIVREC_DATA_DIR/<dataset>/, "
     "else the user cache, else download).",
 )
+DataUrlOpt = typer.Option(
+    None,
+    "--data-url",
+    metavar="URL",
+    help="MovieLens download mirror, used only when no local copy is found: a base URL holding "
+    "ml-1m.zip and ml-100k.zip (like https://files.grouplens.org/datasets/movielens) or the "
+    "URL of one .zip; https://, http:// or file://. Default: $PRIVREC_DATA_URL, else GroupLens. "
+    "The download is verified against the GroupLens checksums whatever the source. Sweeps "
+    "load data in worker processes: set $PRIVREC_DATA_URL for them.",
+)
 InteractionsOpt = typer.Option(None, "--interactions", help="csv dataset: interactions CSV file.")
 AttributesOpt = typer.Option(None, "--attributes", help="csv dataset: user-attributes CSV file.")
 UserColOpt = typer.Option("user", "--user-col", help="csv dataset: user-id column.")
@@ -137,13 +147,17 @@ def load(
     syn_strength: float = 0.5,
     syn_mode: str = "direction",
     syn_seed: int = 0,
+    *,
+    data_url: str | None = None,
 ) -> Dataset:
+    """Load the dataset the CLI's dataset options describe (``data_url``: ``--data-url``)."""
     from privrec.data.registry import load_dataset
 
     return load_dataset(
         dataset,
         data_dir,
         progress=sys.stderr.isatty(),
+        data_url=data_url,
         synthetic={
             "n_users": syn_users,
             "n_items": syn_items,

@@ -39,6 +39,7 @@ def erase(
         None, "--dataset", "-d", help="Dataset of the run (default: the one in its config.json)."
     ),
     data_dir: Path | None = common.DataDirOpt,
+    data_url: str | None = common.DataUrlOpt,
     interactions: Path | None = common.InteractionsOpt,
     attributes_csv: Path | None = typer.Option(
         None, "--attributes-csv", help="csv dataset: user-attributes CSV file."
@@ -141,6 +142,7 @@ def erase(
                 time_col,
                 continuous,
                 *_synthetic_args(syn_users, syn_items, syn_strength, syn_mode, syn_seed),
+                data_url=data_url,
             )
         run = erase_run(
             source,

@@ -12,6 +12,14 @@ Resolution order of :func:`resolve_dataset_dir`:
 4. a download of the GroupLens zip into that cache, verified file by file before it is moved
    into place atomically.
 
+The download source (step 4 only) is, in order: the ``url`` argument (the CLI's
+``--data-url``), ``$PRIVREC_DATA_URL``, then GroupLens (:func:`archive_url`). The option and
+the variable each take a base URL, the folder of a mirror that holds ``ml-1m.zip`` and
+``ml-100k.zip`` as GroupLens' ``https://files.grouplens.org/datasets/movielens`` does, or the
+full URL of one ``.zip`` (``https://``, ``http://`` or ``file://``). Whatever the source, the files are checked against
+the GroupLens originals' sizes and digests, so a mirror serving other bytes is refused. Sweep
+workers are separate processes: they see ``$PRIVREC_DATA_URL`` (inherited), not an option.
+
 Local copies (1-3) are verified too; a file that differs from the GroupLens original still
 loads, with one :class:`DataIntegrityWarning` per differing file. A download that differs is
 rejected with a :class:`~privrec.errors.DataError` and leaves nothing behind.
@@ -19,31 +27,36 @@ rejected with a :class:`~privrec.errors.DataError` and leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import stat
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import platformdirs
 
-from privrec.errors import DataError
+from privrec.errors import ConfigError, DataError
 
 __all__ = [
     "DATA_DIR_ENV",
+    "DATA_URL_ENV",
     "CACHE_DIR_ENV",
     "KNOWN_DATASETS",
     "DataIntegrityWarning",
     "DatasetSource",
     "FileCheck",
+    "archive_url",
     "git_blob_sha1",
     "resolve_dataset_dir",
     "sha256_file",
@@ -51,6 +64,7 @@ __all__ = [
 ]
 
 DATA_DIR_ENV = "PRIVREC_DATA_DIR"
+DATA_URL_ENV = "PRIVREC_DATA_URL"
 CACHE_DIR_ENV = "PRIVREC_CACHE_DIR"
 
 _CHUNK = 1 << 20  # bytes read per step when hashing or copying
@@ -95,6 +109,12 @@ class DatasetSource:
     url: str
     zip_folder: str
     files: tuple[FileCheck, ...]
+
+    @property
+    def archive(self) -> str:
+        """File name of the zip (the last segment of ``url``, e.g. ``"ml-1m.zip"``); a mirror
+        given as a base URL serves it under that name."""
+        return PurePosixPath(urllib.parse.urlsplit(self.url).path).name or f"{self.name}.zip"
 
 
 _GROUPLENS = "https://files.grouplens.org/datasets/movielens"
@@ -299,6 +319,69 @@ def _use_local(path: Path, source: DatasetSource) -> Path:
     return path
 
 
+_URL_SCHEMES = ("https", "http", "file")
+
+
+def archive_url(name: str, url: str | None = None) -> str:
+    """Return the URL the zip of dataset ``name`` is downloaded from.
+
+    The source is, in order: ``url`` (the ``--data-url`` option), ``$PRIVREC_DATA_URL`` (unset
+    or empty: skipped), then GroupLens (:attr:`DatasetSource.url`). A value whose path ends in
+    ``.zip`` is the URL of the archive itself and is used as is; any other value is a base URL
+    (a mirror's folder) under which the archive has its GroupLens name:
+    ``<base>/ml-1m.zip``, ``<base>/ml-100k.zip``.
+
+    Args:
+        name: dataset name, a key of :data:`KNOWN_DATASETS`.
+        url: base URL or archive URL given explicitly; ``None`` to fall back as above.
+
+    Returns:
+        The archive's URL (``https://``, ``http://`` or ``file://``).
+
+    Raises:
+        DataError: the dataset is unknown.
+        ConfigError: the URL is not an ``http(s)://`` or ``file://`` URL, or it names the
+            archive of another dataset.
+    """
+    source = _source(name)
+    if url is not None:
+        return _mirror_url(source, url.strip(), "--data-url")
+    env = os.environ.get(DATA_URL_ENV, "").strip()
+    if env:
+        return _mirror_url(source, env, DATA_URL_ENV)
+    return source.url
+
+
+def _mirror_url(source: DatasetSource, value: str, origin: str) -> str:
+    """``value`` (from ``origin``) as the URL of ``source``'s archive; see :func:`archive_url`."""
+    archives = ", ".join(sorted(s.archive for s in KNOWN_DATASETS.values()))
+    hint = (
+        f"expected an https://, http:// or file:// URL: a base URL holding {archives} "
+        "(like https://files.grouplens.org/datasets/movielens) or the URL of one .zip"
+    )
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError as exc:
+        raise ConfigError(f"{origin} {value!r} is not a URL ({exc}); {hint}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _URL_SCHEMES:
+        got = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise ConfigError(f"{origin} {value!r} has {got}; {hint}")
+    if scheme != "file" and not parts.netloc:
+        raise ConfigError(f"{origin} {value!r} has no host; {hint}")
+    last = PurePosixPath(urllib.parse.unquote(parts.path)).name
+    if last.lower().endswith(".zip"):
+        others = {s.archive: s.name for s in KNOWN_DATASETS.values() if s.name != source.name}
+        if last in others and last != source.archive:
+            raise ConfigError(
+                f"{origin} {value!r} is the {others[last]} archive, but {source.name} is being "
+                f"loaded; give the URL of {source.archive} or a base URL holding {archives}"
+            )
+        return value
+    path = parts.path.rstrip("/") + "/" + urllib.parse.quote(source.archive)
+    return urllib.parse.urlunsplit(parts._replace(path=path))
+
+
 def _cache_root(cache_dir: str | Path | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
@@ -320,9 +403,11 @@ def resolve_dataset_dir(
     """Find the folder holding a MovieLens dataset, downloading it into the cache if needed.
 
     Places looked at, in order: ``data_dir``; ``$PRIVREC_DATA_DIR/<name>/``; the cache
-    ``<cache>/<name>/``; then, if ``download``, the GroupLens zip is fetched into the cache.
-    A local copy (the first three) whose files differ from the originals is still returned,
-    with one :class:`DataIntegrityWarning` per differing file.
+    ``<cache>/<name>/``; then, if ``download``, the zip is fetched into the cache from
+    :func:`archive_url` (``url``, else ``$PRIVREC_DATA_URL``, else GroupLens). A local copy
+    (the first three) whose files differ from the originals is still returned, with one
+    :class:`DataIntegrityWarning` per differing file; a download that differs is refused,
+    whatever its source.
 
     Args:
         name: dataset name, a key of :data:`KNOWN_DATASETS` (``"ml-1m"``, ``"ml-100k"``).
@@ -333,8 +418,9 @@ def resolve_dataset_dir(
         progress: show a Rich progress bar (on stderr) while downloading.
         cache_dir: cache root; defaults to ``$PRIVREC_CACHE_DIR``, else the per-user cache
             folder of ``platformdirs.user_cache_dir("privrec")``.
-        url: download from this URL instead of GroupLens (``https://``, ``http://`` or
-            ``file://``).
+        url: download from this mirror instead of ``$PRIVREC_DATA_URL`` or GroupLens: a base
+            URL holding ``<name>.zip``, or the URL of the zip itself (path ending in ``.zip``);
+            ``https://``, ``http://`` or ``file://``. Checked even when no download is needed.
 
     Returns:
         The folder holding the dataset's files.
@@ -342,9 +428,13 @@ def resolve_dataset_dir(
     Raises:
         DataError: the dataset is unknown; ``data_dir`` or ``$PRIVREC_DATA_DIR/<name>`` lacks
             files; nothing was found and ``download`` is false; or the download failed, was
-            unsafe to extract or did not match the expected checksums.
+            not a readable zip (corrupt compressed data included), was unsafe to extract or
+            did not match the expected checksums.
+        ConfigError: ``url`` or ``$PRIVREC_DATA_URL`` is not a usable URL.
     """
     source = _source(name)
+    # A malformed URL is reported even when a local copy makes the download unnecessary.
+    source_url = archive_url(name, url)
 
     if data_dir is not None:
         folder = Path(data_dir).expanduser()
@@ -385,7 +475,7 @@ def resolve_dataset_dir(
             f"or set {DATA_DIR_ENV} to a folder containing {name}/, or allow the download."
         )
 
-    return _download(source, root, url or source.url, progress=progress)
+    return _download(source, root, source_url, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,7 +524,8 @@ def _fetch(url: str, dest: Path, *, label: str, progress: bool) -> None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise DataError(
             f"could not download {label} from {url}: {exc}. Download it by hand, unzip it and "
-            f"pass --data-dir or set {DATA_DIR_ENV}"
+            f"pass --data-dir or set {DATA_DIR_ENV}, or name a reachable mirror with "
+            f"--data-url or {DATA_URL_ENV}"
         ) from exc
 
 
@@ -453,19 +544,87 @@ def _safe_member_path(info: zipfile.ZipInfo) -> PurePosixPath:
     return rel
 
 
-def _extract(zip_path: Path, folder: str, dest: Path) -> Path:
+try:  # zipfile's LZMA members raise lzma.LZMAError on bad data (the module may be absent)
+    from lzma import LZMAError as _LZMAError
+except ImportError:  # pragma: no cover - Python built without lzma
+
+    class _LZMAError(Exception):  # type: ignore[no-redef]
+        """Stand-in: never raised."""
+
+
+# What reading a damaged member can raise: bad CRC or header (BadZipFile), corrupt deflate
+# (zlib.error), truncated streams (EOFError), bz2 (OSError), lzma, an unsupported compression
+# method (NotImplementedError) and encryption (RuntimeError).
+_MEMBER_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    _LZMAError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
+
+
+def _one_line(exc: BaseException) -> str:
+    """``exc`` as ``"zlib.error: message"`` on one line."""
+    kind = type(exc).__name__
+    if type(exc).__module__ != "builtins":
+        kind = f"{type(exc).__module__}.{kind}"
+    text = " ".join(str(exc).split())
+    return f"{kind}: {text}" if text else kind
+
+
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, what: str) -> None:
+    """Decompress one member to ``target``; damaged data is a one-line DataError."""
+    with contextlib.ExitStack() as stack:
+        try:
+            out = stack.enter_context(open(target, "wb"))
+        except OSError as exc:
+            raise DataError(f"could not write {target} while extracting {what}: {exc}") from exc
+        try:
+            src = stack.enter_context(zf.open(info))
+        except _MEMBER_READ_ERRORS as exc:
+            raise _corrupt(info, what, exc) from exc
+        while True:
+            try:
+                chunk = src.read(_CHUNK)
+            except _MEMBER_READ_ERRORS as exc:
+                raise _corrupt(info, what, exc) from exc
+            if not chunk:
+                break
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                raise DataError(f"could not write {target} while extracting {what}: {exc}") from exc
+
+
+def _corrupt(info: zipfile.ZipInfo, what: str, exc: BaseException) -> DataError:
+    return DataError(
+        f"{what} is corrupt: member {info.filename!r} does not decompress intact "
+        f"({_one_line(exc)}); expected {info.file_size} bytes with CRC-32 {info.CRC:08x}. "
+        "Nothing of it was kept in the cache; download it again, or unzip a good copy and pass "
+        f"--data-dir or set {DATA_DIR_ENV}"
+    )
+
+
+def _extract(zip_path: Path, folder: str, dest: Path, *, what: str = "the downloaded zip") -> Path:
     """Safely extract the members under ``folder/`` of a zip into ``dest``.
 
     Every member is checked before anything is written: absolute paths, ``..`` components and
-    symbolic links anywhere in the zip make the whole zip rejected.
+    symbolic links anywhere in the zip make the whole zip rejected. A member whose compressed
+    data is damaged (bad deflate stream, CRC mismatch, truncation) raises :class:`DataError`
+    naming ``what`` (the archive and its URL) and the member's expected size and CRC; the
+    caller removes whatever was extracted before it.
 
     Returns:
         ``dest / folder``.
     """
     try:
         zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"the downloaded file is not a valid zip: {exc}") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise DataError(f"{what} is not a valid zip: {_one_line(exc)}") from exc
     with zf:
         members = [(info, _safe_member_path(info)) for info in zf.infolist()]
         root = dest.resolve()
@@ -479,11 +638,7 @@ def _extract(zip_path: Path, folder: str, dest: Path) -> Path:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise DataError(f"zip member {info.filename!r} is corrupt: {exc}") from exc
+            _copy_member(zf, info, target, what)
     return dest / folder
 
 
@@ -536,7 +691,8 @@ def _download(source: DatasetSource, root: Path, url: str, *, progress: bool) ->
     tmp_dir = Path(tempfile.mkdtemp(dir=root, prefix=f".{source.name}-extract-"))
     try:
         _fetch(url, tmp_zip, label=f"{source.name}.zip", progress=progress)
-        extracted = _extract(tmp_zip, source.zip_folder, tmp_dir)
+        what = f"the {source.name} archive {source.archive} from {url}"
+        extracted = _extract(tmp_zip, source.zip_folder, tmp_dir, what=what)
         _check_download(extracted, source, url)
         try:
             _place(extracted, target)

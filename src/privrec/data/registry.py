@@ -19,11 +19,14 @@ def load_dataset(
     progress: bool = True,
     synthetic: dict | None = None,
     csv: dict | None = None,
+    data_url: str | None = None,
 ) -> Dataset:
     """Load ``name`` (one of :data:`DATASETS`).
 
     MovieLens files are looked up in ``data_dir``, then ``$PRIVREC_DATA_DIR/<name>/``, then the
-    user cache, and downloaded (verified) if absent. ``synthetic`` holds
+    user cache, and downloaded (verified) if absent, from ``data_url`` (a mirror's base URL or
+    the zip's URL), else ``$PRIVREC_DATA_URL``, else GroupLens; see
+    :func:`~privrec.data.download.archive_url`. ``synthetic`` holds
     :class:`~privrec.data.synthetic.SyntheticConfig` fields; ``csv`` the keyword arguments of
     :func:`~privrec.data.tabular.load_csv`.
     """
@@ -46,6 +49,8 @@ def load_dataset(
         from privrec.data.download import resolve_dataset_dir
         from privrec.data.movielens import load_ml1m, load_ml100k
 
-        folder = resolve_dataset_dir(name, data_dir, download=download, progress=progress)
+        folder = resolve_dataset_dir(
+            name, data_dir, download=download, progress=progress, url=data_url
+        )
         return load_ml1m(folder) if name == "ml-1m" else load_ml100k(folder)
     raise ConfigError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASETS)}")

@@ -97,6 +97,7 @@ def run_facts(run: Run) -> dict:
             else ",".join(spec.attackers)
         ),
         "audit_attributes": list(run.audit_attributes),
+        "folds": spec.folds,
         "erased": run.erasure is not None,
         "status": metrics.get("status", "error"),
         "reason": metrics.get("reason", ""),
@@ -252,6 +253,7 @@ def wide_row(facts: Mapping, records: Sequence[Mapping]) -> dict:
             row[f"{fam}_{a}"] = w
     row["erasure"] = facts.get("erasure", "")
     row["attackers"] = facts.get("attackers")
+    row["folds"] = facts.get("folds", 5)
     row["status"] = facts.get("status", "error")
     row["reason"] = facts.get("reason", "")
     ok = row["status"] in ("ok", "leaky")  # a leaky run was measured (and is no result)
@@ -288,6 +290,18 @@ def summarise(run: Run) -> dict:
     return wide_row(run_facts(run), run_records(run))
 
 
+def _spread_of_max(table: pd.DataFrame, attribute: str) -> float:
+    """Fold spread of the attacker with the largest ROC-AUC on ``attribute``."""
+    if not len(table):
+        return float("nan")
+    rows = table[table["attribute"] == attribute]
+    aucs = pd.to_numeric(rows["roc_auc"], errors="coerce")
+    if rows.empty or aucs.isna().all():
+        return float("nan")
+    best = int(np.nanargmax(aucs.to_numpy(dtype=float)))
+    return _num(rows["roc_auc_std"].iloc[best])
+
+
 def _audit_columns(table: pd.DataFrame, names: Sequence[str], headline_only: bool = False) -> dict:
     from privrec.audit.result import build_headline
 
@@ -303,6 +317,7 @@ def _audit_columns(table: pd.DataFrame, names: Sequence[str], headline_only: boo
             if v is None or (key != "strongest_attacker" and _isnan(_num(v))):
                 v = "" if key == "strongest_attacker" else nan
             out[f"{a}_{key}"] = v
+        out[f"{a}_max_roc_auc_spread"] = _spread_of_max(table, a)
     if headline_only:
         return out
     for rec in table.to_dict(orient="records"):
