@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("privrec._version", "privrec.errors", "privrec.config_types"),
+    ("privrec._version", "privrec.errors", "privrec.config_types", "privrec.progress"),
     ("privrec.artifacts",),
     ("privrec.data",),
     ("privrec.evaluation", "privrec.models"),

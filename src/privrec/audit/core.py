@@ -39,9 +39,10 @@ from privrec.audit.metrics import (
 from privrec.audit.result import TABLE_COLUMNS, AuditResult, build_headline
 from privrec.data.attributes import UserAttributes
 from privrec.errors import ConfigError, DataError
+from privrec.progress import progress as progress_steps
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    pass
 
 
 class AuditWarning(UserWarning):
@@ -166,7 +167,7 @@ def run_audit(
                 tasks.append((t, m, f, tr, te))
     results: dict[tuple[str, str], list] = {}
     per_model = {(t.name, m): len(t.folds) for t, m, *_ in tasks}
-    with _progress(progress, len(per_model)) as advance:
+    with progress_steps("audit", len(per_model), enabled=progress) as advance:
         outputs = Parallel(n_jobs=jobs, return_as="generator")(
             delayed(_fit_fold)(
                 m, t.kind, seed, X, t.rows[tr], t.y[tr], t.rows[te], t.y[te], len(t.classes)
@@ -442,45 +443,3 @@ def _row(t: _Target, model: str, parts: list) -> dict:
     row.update(metrics)
     row["seconds"] = seconds
     return row
-
-
-class _progress:
-    """Context manager yielding ``advance(label)``; a Rich bar on stderr when enabled."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self._progress: Progress | None = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda label: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        progress = Progress(
-            TextColumn("[bold]audit"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=Console(stderr=True),
-        )
-        self._progress = progress
-        progress.__enter__()
-        task = progress.add_task("audit", total=self.total, info="")
-
-        def advance(label: str) -> None:
-            progress.update(task, advance=1, info=label)
-
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)

@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from privrec.data.dataset import Dataset
 from privrec.errors import ConfigError, PrivrecError  # noqa: F401
@@ -182,29 +181,20 @@ def load(
 
 @contextmanager
 def epoch_progress(total: int, label: str = "training", enabled: bool = True):
-    """A Rich progress bar over epochs; yields a callback for the trainer."""
-    if not enabled:
-        yield lambda record: None
-        return
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=err_console,
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task(label, total=total, info="")
+    """Progress over epochs (:func:`privrec.progress.progress`: a Rich bar on a terminal, one
+    line per epoch otherwise); yields a callback for the trainer."""
+    from privrec.progress import progress
+
+    with progress(label, total, enabled=enabled) as advance:
 
         def callback(record: dict) -> None:
-            info = "  ".join(
-                f"{k}={v:.4f}"
-                for k, v in record.items()
-                if isinstance(v, float)
-                and (k.startswith("val_") or k.endswith("loss") or k.endswith("_acc"))
+            advance(
+                "  ".join(
+                    f"{k}={v:.4f}"
+                    for k, v in record.items()
+                    if isinstance(v, float)
+                    and (k.startswith("val_") or k.endswith("loss") or k.endswith("_acc"))
+                )
             )
-            progress.update(task, completed=record["epoch"], info=info)
 
         yield callback

@@ -23,6 +23,7 @@ from privrec.artifacts import jsonable
 from privrec.errors import ConfigError, DataError
 from privrec.experiments.sweep_results import results_frame, write_results
 from privrec.experiments.sweep_spec import SweepSpec
+from privrec.progress import progress as progress_steps
 from privrec.runs.run_directory import read_summary
 from privrec.runs.run_spec import RunSpec
 
@@ -249,7 +250,7 @@ def run_sweep(
             todo.append(RunTask(s, str(run_dir)))
         skipped = len(points) - len(todo)
         errors: dict[str, str] = {}
-        with _progress_bar(len(points), skipped, progress) as advance, ex:
+        with progress_steps("sweep", len(points), done=skipped, enabled=progress) as step, ex:
             for outcome in ex.map(execute_task, todo):
                 task = todo[outcome.index]
                 if outcome.ok:
@@ -259,7 +260,7 @@ def run_sweep(
                     errors[task.spec.run_id] = outcome.error or "unknown error"
                     status = "error"
                     _report_error(task.spec.run_id, outcome, progress)
-                advance(task.spec.run_id, status)
+                step(f"{task.spec.run_id}: {status}")
         results, records = results_frame(points, summaries, errors)
         write_results(results, out_dir, records)
     return SweepOutcome(
@@ -372,37 +373,3 @@ def _report_error(run_id: str, outcome, progress: bool) -> None:
     console.print(f"[red]run {run_id} failed:[/red] {outcome.error}", highlight=False)
     if outcome.traceback and not progress:
         console.print(outcome.traceback, highlight=False, markup=False)
-
-
-@contextlib.contextmanager
-def _progress_bar(total: int, done: int, enabled: bool):
-    if not enabled:
-        yield lambda run_id, status: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("[bold]sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=Console(stderr=True),
-    )
-    with bar:
-        info = f"{done} already complete" if done else ""
-        task = bar.add_task("sweep", total=total, completed=done, info=info)
-
-        def advance(run_id: str, status: str) -> None:
-            bar.update(task, advance=1, info=f"{run_id}: {status}")
-
-        yield advance
