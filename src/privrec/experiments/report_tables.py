@@ -271,11 +271,7 @@ class _Ctx:
                 if fam == "lambda" and pd.notna(shared):
                     value, knob = float(shared), sym
                     break
-                per = {
-                    c[len(fam) + 1 :]: row[c]
-                    for c in df.columns
-                    if c.startswith(f"{fam}_") and pd.notna(pd.to_numeric(row[c], errors="coerce"))
-                }
+                per = _weights(row, fam, df.columns)
                 if not per:
                     continue
                 nums = {float(v) for v in per.values()}
@@ -329,6 +325,20 @@ def _closest_config(ctx: _Ctx, rows: pd.DataFrame) -> pd.DataFrame:
         first = chosen[ctx.extras].map(str).iloc[0]
         chosen = chosen[(chosen[ctx.extras].map(str) == first).all(axis=1)]
     return chosen
+
+
+def _weights(row: pd.Series, family: str, columns: pd.Index) -> dict:
+    """A run's defence weights of ``family`` (``lambda``, ``mmd``, ``hsic``) by attribute,
+    from its ``weights`` record; results of privrec 0.1 have only ``<family>_<attr>``
+    columns, read as such."""
+    record = row.get("weights")
+    if isinstance(record, dict):
+        return {a: w for a, w in (record.get(family) or {}).items() if w == w}
+    return {
+        c[len(family) + 1 :]: row[c]
+        for c in columns
+        if c.startswith(f"{family}_") and pd.notna(pd.to_numeric(row[c], errors="coerce"))
+    }
 
 
 def _attackers_in(ctx: _Ctx, df: pd.DataFrame, attribute: str) -> list[str]:

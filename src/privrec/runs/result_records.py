@@ -251,6 +251,7 @@ def wide_row(facts: Mapping, records: Sequence[Mapping]) -> dict:
     for fam in ("mmd", "hsic"):
         for a, w in weights.get(fam, {}).items():
             row[f"{fam}_{a}"] = w
+    row["weights"] = {fam: dict(w) for fam, w in weights.items()}
     row["erasure"] = facts.get("erasure", "")
     row["attackers"] = facts.get("attackers")
     row["folds"] = facts.get("folds", 5)
