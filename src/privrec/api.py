@@ -91,6 +91,7 @@ def train_spec(
     audit_attributes: Sequence[str] = (),
     folds: int = 5,
     seed: int = 0,
+    label_fraction: float = 1.0,
     **train_options: Any,
 ) -> RunSpec:
     """The :class:`~privrec.runs.run_spec.RunSpec` that :func:`train` runs (same arguments;
@@ -135,6 +136,7 @@ def train_spec(
         else tuple(attackers),
         folds=folds,
         seed=seed,
+        label_fraction=label_fraction,
     )
 
 
@@ -152,6 +154,7 @@ def train(
     audit_attributes: Sequence[str] = (),
     folds: int = 5,
     seed: int = 0,
+    label_fraction: float = 1.0,
     callback: Callable[[dict], None] | None = None,
     **train_options: Any,
 ) -> Run:
@@ -173,6 +176,9 @@ def train(
             dataset's usual ones).
         folds: cross-validation folds of the audit.
         seed: seed of initialisation, sampling, heads and audit.
+        label_fraction: share of the users (stratified, seeded) whose labels the defences may
+            use; the audit and the defence check score only the others, and ``run.label_users``
+            lists them (``label_users.txt`` in the run directory).
         callback: called with each epoch's record.
         **train_options: other :class:`~privrec.training.config.TrainConfig` fields
             (``learning_rate``, ``batch_size``, ``optimizer``, ``patience``, ``model``...).
@@ -196,6 +202,7 @@ def train(
         audit_attributes=audit_attributes,
         folds=folds,
         seed=seed,
+        label_fraction=label_fraction,
         **train_options,
     )
     return run_pipeline(spec, dataset, callback=callback)

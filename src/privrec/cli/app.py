@@ -111,6 +111,12 @@ def train(
     collapse_ratio: float = typer.Option(
         0.5, help="Diverged if validation HR@10 falls below this share of its best (0 = off)."
     ),
+    label_fraction: float = typer.Option(
+        1.0,
+        "--label-fraction",
+        help="Share of users (stratified, seeded) whose labels the defences may use; the "
+        "defence check scores the others (listed in label_users.txt).",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to write."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -150,6 +156,7 @@ def train(
             "num_threads": threads,
             "collapse_ratio": collapse_ratio,
             "selection": selection,
+            "label_fraction": label_fraction,
         }
         train_spec(None, **options)  # every setting is checked before the data is loaded
         if out is not None:

@@ -122,6 +122,7 @@ def audit(
             )
             attrs = ds.attributes
         names = list(attribute) if attribute else None
+        attrs, held_out = _held_out_labels(vectors, attrs)
         if from_recommendations:
             if ds is None:
                 raise ConfigError(
@@ -156,12 +157,36 @@ def audit(
                 progress=not quiet,
             )
         _print_result(result)
+        if held_out:
+            console.print(
+                f"leakage measured on the users whose labels the defences did not see: "
+                f"{vectors}/label_users.txt lists the {held_out:,} users whose labels they used",
+                highlight=False,
+            )
         if out is not None:
             write_audit(result, out)
             console.print(
                 f"audit written to [bold]{common.escape(str(out))}[/bold] "
                 "(audit.json, audit.csv, audit.md)"
             )
+
+
+def _held_out_labels(vectors: Path, attrs):
+    """For a run directory recording which users' labels its defences used
+    (``label_users.txt``), the attributes with those users' labels removed — the audit then
+    scores only the others — and how many were removed; else ``(attrs, 0)``."""
+    import numpy as np
+
+    from privrec.runs.run_directory import read_label_users
+
+    if not vectors.is_dir():
+        return attrs, 0
+    label_users = read_label_users(vectors)
+    if label_users is None:
+        return attrs, 0
+    ids = np.asarray(attrs.user_ids).astype(str)
+    used = np.isin(ids, np.asarray(label_users).astype(str))
+    return attrs.without_labels(used), int(used.sum())
 
 
 def _print_result(result) -> None:

@@ -61,6 +61,7 @@ FIELD_FLAGS: dict[str, str] = {
     "train.num_threads": "--threads",
     "train.selection": "--selection",
     "train.collapse_ratio": "--collapse-ratio",
+    "label_fraction": "--label-fraction",
     "adversary.head": "--adv-head",
     "adversary.n_heads": "--adv-heads",
     "adversary.schedule": "--adv-schedule",
@@ -89,7 +90,9 @@ def with_flags(message: str) -> str:
         flag = FIELD_FLAGS.get(path) or FIELD_FLAGS.get(path.rsplit(".", 1)[0])
         return f"{match.group(0)} ({flag})" if flag else match.group(0)
 
-    return re.sub(r"'((?:train|adversary|dependence|data)\.[A-Za-z_.]+)'", add, message)
+    return re.sub(
+        r"'((?:train|adversary|dependence|data)\.[A-Za-z_.]+|label_fraction)'", add, message
+    )
 
 
 DatasetOpt = typer.Option("synthetic", "--dataset", "-d", help="synthetic, ml-100k, ml-1m or csv.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -153,6 +153,20 @@ class UserAttributes:
 
     def __contains__(self, name: object) -> bool:
         return name in self.columns
+
+    def without_labels(
+        self, hide: np.ndarray, names: Sequence[str] | None = None
+    ) -> UserAttributes:
+        """A copy where the users of the boolean mask ``hide`` have no label (missing) for
+        ``names`` (default: every attribute) — e.g. the users whose labels a defence may not
+        see, or the users an audit must not score."""
+        hide = np.asarray(hide, dtype=bool)
+        cols = dict(self.columns)
+        for n in names if names is not None else self.names:
+            a = self[n]
+            missing = -1 if a.kind == "categorical" else np.nan
+            cols[n] = Attribute(n, a.kind, np.where(hide, missing, a.values), a.classes)
+        return UserAttributes(self.user_ids, cols)
 
     def select(self, names: list[str]) -> UserAttributes:
         return UserAttributes(self.user_ids, {n: self[n] for n in names})

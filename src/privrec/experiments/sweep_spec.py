@@ -11,6 +11,7 @@ options):
 ``mmd.<attr>``             ... of one attribute (likewise ``hsic.<attr>``)
 ``seed``                   the run's seed (training, heads, audit folds, erasure)
 ``erasure``                post-hoc erasure method (``leace``, ``inlp``, or ``"none"``)
+``label_fraction``         share of users whose labels the defences may use (audit: the rest)
 ``attackers`` / ``folds``  the audit's attacker preset/list and folds
 ``train.<field>``          any :class:`~privrec.training.config.TrainConfig` field
 ``adversary.<field>``      any :class:`~privrec.defences.adversarial.AdversarySpec` field
@@ -67,6 +68,7 @@ GRID_ALIASES: dict[str, str] = {
     "size": "train.embedding_size",
     "seed": "seed",
     "erasure": "erasure",
+    "label_fraction": "label_fraction",
     "attackers": "attackers",
     "folds": "folds",
 }

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from privrec.artifacts import Embeddings
-from privrec.data.attributes import Attribute, UserAttributes
+from privrec.data.attributes import UserAttributes
 from privrec.data.dataset import Dataset
 from privrec.data.split import Split, leave_last_out
 from privrec.errors import ConfigError, DataError, FitError
@@ -152,10 +152,12 @@ def run_pipeline(
     names = _audit_names(spec, dataset, erasure, audit)
     if source is None:
         check_memory(spec, dataset)
+    label_users = _label_users(spec, dataset, names, erasure, source)
+    defence_attrs, held_attrs = _label_split(spec, dataset, names, erasure, label_users)
     with _warnings_recorded(record_warnings) as seen_warnings:
         t0 = time.perf_counter()
         if source is None:
-            metrics, trained = train_and_evaluate(spec, dataset, split, callback)
+            metrics, trained = train_and_evaluate(spec, dataset, split, callback, defence_attrs)
             order = None
             embeddings = _embeddings_of(trained, dataset) if trained is not None else None
         else:
@@ -169,10 +171,12 @@ def run_pipeline(
             }
         timings = {"load_seconds": load_seconds, "train_seconds": time.perf_counter() - t0}
         trained_embeddings = erasure_record = None
-        fit_attrs = audit_attrs = dataset.attributes
+        audit_attrs = held_attrs
         if embeddings is not None and erasure is not None:
             erase_names = list(erasure.attributes) or names
             fit_attrs, audit_attrs, n_hidden = _holdout_labels(dataset, erase_names, erasure)
+            if label_users is not None:
+                fit_attrs, audit_attrs = defence_attrs, held_attrs
             trained_embeddings = embeddings
             embeddings, erasure_record = _erase(
                 embeddings,
@@ -218,6 +222,7 @@ def run_pipeline(
                 final_audit,
                 audit,
                 metrics,
+                label_users is not None,
             )
             timings["check_seconds"] = time.perf_counter() - t0
     timings["seconds"] = time.perf_counter() - started
@@ -245,6 +250,7 @@ def run_pipeline(
         erasure=erasure_record,
         source_run=source.path if source is not None else None,
         seen=_seen(split, order) if embeddings is not None else None,
+        label_users=label_users,
         run_id=out_spec.run_id,
         trained=trained,
         warnings=tuple(seen_warnings),
@@ -302,14 +308,16 @@ def train_and_evaluate(
     dataset: Dataset,
     split: Split,
     callback: EpochCallback | None = None,
+    attributes: UserAttributes | None = None,
 ) -> tuple[dict, TrainedModel | None]:
     """Train ``spec``'s recommender with its defences, then evaluate the kept weights.
 
+    ``attributes``: the labels the defences may use (default: the dataset's, all of them).
     Returns ``(metrics, trained)``. A diverged run returns ``status: "diverged"`` with the
     reason and the history so far, and ``trained = None``.
     """
     config = spec.train
-    penalties = build_penalties(spec, dataset)
+    penalties = build_penalties(spec, dataset, attributes)
     k = config.k
     start = time.perf_counter()
     try:
@@ -345,17 +353,90 @@ def train_and_evaluate(
     return metrics, trained
 
 
-def build_penalties(spec: RunSpec, dataset: Dataset) -> list:
+def build_penalties(
+    spec: RunSpec, dataset: Dataset, attributes: UserAttributes | None = None
+) -> list:
     """The training-time defences of ``spec`` (adversarial heads, MMD/HSIC penalties), sized
-    by the spec's one embedding size."""
+    by the spec's one embedding size, on ``attributes`` (default: the dataset's)."""
     from privrec.defences.adversarial import build_adversaries
     from privrec.defences.dependence import build_dependence_penalties
 
+    attrs = attributes if attributes is not None else dataset.attributes
     dim = spec.train.embedding_size
-    penalties: list = list(build_adversaries(dataset.attributes, spec.adversary, dim))
+    penalties: list = list(build_adversaries(attrs, spec.adversary, dim))
     if spec.dependence is not None:
-        penalties += build_dependence_penalties(dataset.attributes, spec.dependence, dim)
+        penalties += build_dependence_penalties(attrs, spec.dependence, dim)
     return penalties
+
+
+def label_users_mask(
+    attributes: UserAttributes, names: Sequence[str], fraction: float, seed: int
+) -> np.ndarray:
+    """A stratified, seeded draw of ``fraction`` of the users (boolean mask over the user
+    index): within every combination of the categorical ``names``' labels (missing counts as
+    its own value), ``round(fraction × n)`` users, so the label users and the held-out users
+    have the same class mix."""
+    n = len(attributes.user_ids)
+    cats = [attributes[a] for a in names if a in attributes and attributes[a].kind == "categorical"]
+    strata = np.zeros(n, dtype=np.int64)
+    for a in cats:
+        strata = strata * (a.n_classes + 1) + (a.values.astype(np.int64) + 1)
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(n, dtype=bool)
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        take = int(round(fraction * len(members)))
+        mask[rng.permutation(members)[:take]] = True
+    return mask
+
+
+def _label_users(
+    spec: RunSpec,
+    dataset: Dataset,
+    names: Sequence[str],
+    erasure: ErasureStep | None,
+    source: Run | None,
+) -> np.ndarray | None:
+    """Ids of the users whose labels the defences may use (``None``: every user)."""
+    if source is not None and source.label_users is not None:
+        if erasure is not None and erasure.holdout > 0:
+            raise ConfigError(
+                "the source run already hides labels from its defences (label_users.txt): "
+                "erase it without a holdout"
+            )
+        return np.asarray(source.label_users)
+    if spec.label_fraction >= 1:
+        return None
+    from privrec.runs.defence_check import defended_attributes
+
+    erased = list(erasure.attributes) if erasure is not None else []
+    strata = list(names) or defended_attributes(spec, erased)
+    mask = label_users_mask(dataset.attributes, strata, spec.label_fraction, spec.seed)
+    return np.asarray(dataset.interactions.user_ids)[mask]
+
+
+def _label_split(
+    spec: RunSpec,
+    dataset: Dataset,
+    names: Sequence[str],
+    erasure: ErasureStep | None,
+    label_users: np.ndarray | None,
+) -> tuple[UserAttributes, UserAttributes]:
+    """``(labels the defences may use, labels the audit scores)``: the label users' and the
+    held-out users' labels of every defended and audited attribute."""
+    if label_users is None:
+        return dataset.attributes, dataset.attributes
+    from privrec.runs.defence_check import defended_attributes
+
+    erased = list(erasure.attributes) if erasure is not None else []
+    hidden = list(dict.fromkeys([*defended_attributes(spec, erased), *names]))
+    hidden = [a for a in hidden if a in dataset.attributes]
+    ids = np.asarray(dataset.interactions.user_ids).astype(str)
+    labelled = np.isin(ids, np.asarray(label_users).astype(str))
+    return (
+        dataset.attributes.without_labels(~labelled, hidden),
+        dataset.attributes.without_labels(labelled, hidden),
+    )
 
 
 # -- stages --------------------------------------------------------------------------------------
@@ -459,20 +540,10 @@ def _holdout_labels(
     draw = np.random.default_rng(erasure.seed).random(inter.n_users)
     hidden = any_known & (draw < erasure.holdout)
     return (
-        _mask_labels(dataset.attributes, names, hidden),
-        _mask_labels(dataset.attributes, names, ~hidden),
+        dataset.attributes.without_labels(hidden, names),
+        dataset.attributes.without_labels(~hidden, names),
         int(hidden.sum()),
     )
-
-
-def _mask_labels(attributes: UserAttributes, names: Sequence[str], hide: np.ndarray):
-    """``attributes`` with the labels of ``names`` removed (missing) where ``hide``."""
-    cols = dict(attributes.columns)
-    for n in names:
-        a = attributes[n]
-        missing = -1 if a.kind == "categorical" else np.nan
-        cols[n] = Attribute(n, a.kind, np.where(hide, missing, a.values), a.classes)
-    return UserAttributes(attributes.user_ids, cols)
 
 
 def _erase(
@@ -559,6 +630,7 @@ def _check_defence(
     final_audit: Any,
     audit: AuditStep | None,
     metrics: dict,
+    held_out: bool = False,
 ) -> None:
     """The post-hoc defence check (:mod:`privrec.runs.defence_check`), recorded in
     ``metrics["defence_check"]``; a leaky verdict makes the run's status ``leaky``."""
@@ -573,7 +645,12 @@ def _check_defence(
         kept = trained.history[trained.best_epoch - 1]
         heads = {a: kept[f"adv_{a}_acc"] for a in names if f"adv_{a}_acc" in kept}
     holdout = bool(erasure_record and erasure_record.get("holdout"))
-    population = "users whose labels the eraser did not see" if holdout else "all labelled users"
+    if held_out:
+        population = "users whose labels the defences did not see"
+    elif holdout:
+        population = "users whose labels the eraser did not see"
+    else:
+        population = "all labelled users"
     users, _, _ = _rows(emb, order)
     check = check_defence(
         dataset.interactions.user_ids,

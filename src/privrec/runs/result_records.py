@@ -131,6 +131,8 @@ def run_records(run: Run) -> list[dict]:
 def _population(run: Run) -> str:
     erasure = run.erasure or {}
     folds = run.spec.folds if run.spec is not None else 5
+    if run.label_users is not None:
+        return f"users whose labels the defences did not see, {folds}-fold CV"
     if erasure.get("holdout"):
         return f"users whose labels the eraser did not see, {folds}-fold CV"
     return f"all labelled users, {folds}-fold CV"

@@ -23,6 +23,8 @@ directory that exists and matches its manifest is complete):
                              and columns in the order of ``embeddings.npz``)
 ``audit.json|csv|md``        the audit of the final vectors (audited runs)
 ``audit_trained/``           the audit of the vectors before erasure (erased, audited runs)
+``label_users.txt``          one user id per line: the users whose labels the defences could
+                             use (``label_fraction < 1``); audits score the others
 ===========================  =================================================================
 
 :func:`read_run_directory` checks the files against the manifest (a file missing, truncated or
@@ -57,6 +59,7 @@ from privrec.artifacts import (
     atomic_dir,
     atomic_write_bytes,
     atomic_write_json,
+    atomic_write_text,
     file_manifest,
     load_embeddings,
     manifest_mismatches,
@@ -94,6 +97,7 @@ class StoredRun:
     trained_audit: dict | None
     audit_attributes: tuple[str, ...]
     summary: dict | None
+    label_users: np.ndarray | None = None
 
 
 def write_run_directory(
@@ -107,6 +111,7 @@ def write_run_directory(
     seen: sp.csr_matrix | None = None,
     audit: Any = None,
     trained_audit: Any = None,
+    label_users: np.ndarray | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a complete run directory at ``path`` (atomically; see the module docstring).
@@ -132,6 +137,9 @@ def write_run_directory(
             write_audit(audit, tmp)
         if trained_audit is not None:
             write_audit(trained_audit, tmp / "audit_trained")
+        if label_users is not None:
+            text = "".join(f"{u}\n" for u in np.asarray(label_users).tolist())
+            atomic_write_text(tmp / LABEL_USERS, text)
         record = {"schema_version": SCHEMA_VERSION, **config}
         record[MANIFEST_KEY] = file_manifest(tmp)  # every file above; config.json is last
         atomic_write_json(tmp / "config.json", record)
@@ -176,6 +184,7 @@ def read_run_directory(path: str | Path) -> StoredRun:
         trained_audit=trained_audit,
         audit_attributes=tuple(audited),
         summary=_read_json_if(path / "summary.json"),
+        label_users=read_label_users(path, embeddings),
     )
 
 
@@ -209,6 +218,28 @@ def check_run_directory(path: str | Path, *, hashes: bool = False) -> str | None
     except DataError as exc:
         return str(exc)
     return None
+
+
+LABEL_USERS = "label_users.txt"
+"""The file of a run directory listing, one id per line, the users whose labels the defences
+could use (runs with ``label_fraction < 1``); an auditor scores the others."""
+
+
+def read_label_users(path: str | Path, embeddings: Embeddings | None = None) -> np.ndarray | None:
+    """The ids in a run directory's ``label_users.txt`` (``None`` when it has none), typed like
+    the embeddings' user ids; an id that is not one of them is an error naming the line."""
+    file = Path(path) / LABEL_USERS
+    if not file.is_file():
+        return None
+    lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    ids = np.asarray([line for line in lines if line])
+    if embeddings is None:
+        return ids
+    known = {str(u): u for u in np.asarray(embeddings.user_ids).tolist()}
+    for number, line in enumerate(lines, 1):
+        if line and line not in known:
+            raise DataError(f"{file}:{number}: {line!r} is not a user of the run")
+    return np.asarray([known[u] for u in ids.tolist()], dtype=embeddings.user_ids.dtype)
 
 
 def read_summary(run_dir: str | Path) -> dict:

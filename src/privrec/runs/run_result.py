@@ -56,6 +56,9 @@ class Run:
         warnings: the distinct warnings raised while the run was computed.
         timings: seconds spent loading, training, erasing and auditing.
         path: the run directory it was read from (``None`` for a run not read from disk).
+        label_users: ids of the users whose labels the defences could use (``None``: every
+            user's; see :attr:`RunSpec.label_fraction <privrec.runs.run_spec.RunSpec>`); the
+            audit scored the others.
     """
 
     spec: RunSpec | None
@@ -77,6 +80,7 @@ class Run:
     warnings: tuple[str, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
     path: str | None = None
+    label_users: np.ndarray | None = None
 
     # -- what a user reads -------------------------------------------------------------------
 
@@ -220,6 +224,7 @@ class Run:
             seen=self.seen,
             audit=self.audit,
             trained_audit=self.trained_audit,
+            label_users=self.label_users,
             overwrite=overwrite,
         )
 
@@ -285,6 +290,7 @@ def read_run(path: str | Path) -> Run:
         seen=stored.seen,
         run_id=config.get("run_id") or (spec.run_id if spec is not None else None),
         schema_version=stored.schema_version,
+        label_users=stored.label_users,
         warnings=tuple(recorded),
         timings=timings,
         path=str(stored.path.resolve()),

@@ -37,6 +37,7 @@ RUN_KEYS: tuple[str, ...] = (
     "erasure_attributes",
     "erasure_options",
     "erasure_holdout",
+    "label_fraction",
     "audit_attributes",
     "attackers",
     "folds",
@@ -48,7 +49,7 @@ RUN_TRAIN_DEFAULTS: dict[str, Any] = {"collapse_ratio": 0.5}
 #: from :meth:`RunSpec.identity` at that default (run ids of older sweeps stay valid). The
 #: section ``""`` holds the run's own top-level keys.
 _LATER_OPTIONS: dict[str, dict[str, Any]] = {
-    "": {"erasure_options": {}, "erasure_holdout": 0.0},
+    "": {"erasure_options": {}, "erasure_holdout": 0.0, "label_fraction": 1.0},
     "adversary": {"objective": "reverse"},
     "dependence": {"schedule": "constant", "gamma": 10.0, "scaling": "spread"},
 }
@@ -109,6 +110,10 @@ class RunSpec:
     erasure_holdout: float = 0.0
     """Share of the labelled users (seeded draw) whose labels the eraser does not see; the
     audit then scores only these users. ``0``: fit and audit on every labelled user."""
+    label_fraction: float = 1.0
+    """Share of the users (a stratified, seeded draw) whose private labels the defences may
+    use; the audit and the defence check then score only the others. ``1``: every labelled
+    user (the defences see the labels the audit scores)."""
     audit_attributes: tuple[str, ...] = ()
     """Attributes to audit (default: categorical attributes named in the adversary weights or
     dependence penalties, else ``gender, age`` for MovieLens and ``attr`` for synthetic data)."""
@@ -161,6 +166,17 @@ class RunSpec:
         if not 0 <= holdout < 1:
             raise ConfigError(f"erasure_holdout must be in [0, 1), got {holdout}")
         object.__setattr__(self, "erasure_holdout", float(holdout))
+        fraction = self.label_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+            raise ConfigError(f"label_fraction must be a number, got {fraction!r}")
+        if not 0 < fraction <= 1:
+            raise ConfigError(f"'label_fraction' must be in (0, 1], got {fraction}")
+        if fraction < 1 and holdout > 0:
+            raise ConfigError(
+                "label_fraction and erasure_holdout both hide labels from the defence: "
+                "use label_fraction alone"
+            )
+        object.__setattr__(self, "label_fraction", float(fraction))
         object.__setattr__(self, "audit_attributes", tuple(self.audit_attributes))
         attackers = self.attackers
         if isinstance(attackers, str) and attackers.strip().lower() == "none":
@@ -193,6 +209,7 @@ class RunSpec:
                 "erasure_attributes": list(self.erasure_attributes),
                 "erasure_options": dict(self.erasure_options),
                 "erasure_holdout": self.erasure_holdout,
+                "label_fraction": self.label_fraction,
                 "audit_attributes": list(self.audit_attributes),
                 "attackers": self.attackers
                 if self.attackers is None or isinstance(self.attackers, str)
@@ -235,6 +252,8 @@ class RunSpec:
             opts = d["erasure_options"] or {}
             check_keys(opts, list(opts), f"{where}.erasure_options")
             kw["erasure_options"] = jsonable(dict(opts))
+        if "label_fraction" in d:
+            kw["label_fraction"] = convert(d["label_fraction"], float, f"{where}.label_fraction")
         if "erasure_holdout" in d:
             kw["erasure_holdout"] = convert(d["erasure_holdout"], float, f"{where}.erasure_holdout")
         for key in ("folds", "seed"):
