@@ -10,9 +10,9 @@ not see, when it saw only some), for every categorical attribute the run defends
 its verdict:
 
 * ``leaky`` when, for some attribute, the vectors give it away: the probes' ROC-AUC is at least
-  :data:`GIVEAWAY_AUC`, more than two fold spreads above it; or the in-training heads claim it
-  hidden while a fresh probe of the same (linear) class reads it clearly better: the fresh
-  logistic accuracy exceeds the heads' by more than :data:`HEAD_MARGIN` and three fold spreads;
+  :data:`GIVEAWAY_AUC`, more than two fold spreads above it; or the vectors are clearly more
+  readable than the in-training heads claim: the more accurate fresh probe's accuracy exceeds
+  the heads' by more than :data:`HEAD_MARGIN` and three fold spreads;
 * ``ok`` otherwise — which is no claim of privacy: the audit, with the strongest attackers,
   measures how much is left.
 
@@ -36,8 +36,8 @@ FOLDS = 3
 GIVEAWAY_AUC = 0.95
 """A defended attribute read at this ROC-AUC (or more) is given away."""
 HEAD_MARGIN = 0.05
-"""How much better than the in-training heads (accuracy) a fresh logistic probe may read an
-attribute before the heads' claim is called false."""
+"""How much better than the in-training heads (accuracy) a fresh probe may read an attribute
+before the heads' claim is called false."""
 
 
 def defended_attributes(spec: Any, erasure_attributes: Sequence[str] = ()) -> list[str]:
@@ -104,15 +104,16 @@ def check_defence(
         rows = table[table["attribute"] == name]
         if rows.empty:
             continue
-        best = rows.loc[rows["roc_auc"].astype(float).idxmax()]
-        logistic = rows[rows["attacker"] == "logistic"].iloc[0]
+        best = rows.iloc[int(np.nanargmax(rows["roc_auc"].to_numpy(dtype=float)))]
+        reader = rows.iloc[int(np.nanargmax(rows["accuracy"].to_numpy(dtype=float)))]
         figures: dict[str, Any] = {
             "roc_auc": float(best["roc_auc"]),
             "roc_auc_spread": float(best["roc_auc_std"]),
             "strongest_probe": str(best["attacker"]),
-            "logistic_accuracy": float(logistic["accuracy"]),
-            "logistic_accuracy_spread": float(logistic["accuracy_std"]),
-            "majority": float(logistic["majority"]),
+            "probe_accuracy": float(reader["accuracy"]),
+            "probe_accuracy_spread": float(reader["accuracy_std"]),
+            "most_accurate_probe": str(reader["attacker"]),
+            "majority": float(reader["majority"]),
             "n_users": int(best["n_users"]),
         }
         head = head_accuracy.get(name)
@@ -126,13 +127,14 @@ def check_defence(
                 f"(± {spread:.3f}) — the defence gave it away"
             )
         elif "head_accuracy" in figures:
-            gap = figures["logistic_accuracy"] - figures["head_accuracy"]
-            if gap > max(HEAD_MARGIN, 3 * figures["logistic_accuracy_spread"]):
+            gap = figures["probe_accuracy"] - figures["head_accuracy"]
+            if gap > max(HEAD_MARGIN, 3 * figures["probe_accuracy_spread"]):
                 reasons.append(
                     f"{name}: the in-training heads claim accuracy {head:.3f} but a fresh "
-                    f"logistic probe reads {figures['logistic_accuracy']:.3f} "
-                    f"(± {figures['logistic_accuracy_spread']:.3f}; majority "
-                    f"{figures['majority']:.3f}) — the vectors fool the heads, not attackers"
+                    f"{figures['most_accurate_probe']} probe reads "
+                    f"{figures['probe_accuracy']:.3f} (± {figures['probe_accuracy_spread']:.3f};"
+                    f" majority {figures['majority']:.3f}) — the vectors hide it from the "
+                    "heads, not from attackers"
                 )
     if reasons:
         record["verdict"] = "leaky"
