@@ -84,6 +84,17 @@ def test_family1_heads_that_claim_chance_while_a_probe_reads_it_are_caught():
     assert honest["verdict"] == "ok"
 
 
+def test_family1_heads_below_the_majority_rate_are_no_claim_to_beat():
+    """Untrained heads score below the majority rate; a probe that only reaches the majority
+    rate reads nothing, so the run is not leaky for that."""
+    ids, x, attrs, labels = _planted(shift=0.0)
+    majority = max(labels.mean(), 1 - labels.mean())
+    check = check_defence(
+        ids, x, attrs, ["attr"], {"attr": majority - 0.2}, 0, "all labelled users"
+    )
+    assert check["verdict"] == "ok", check["reason"]
+
+
 def test_family1_random_vectors_pass():
     ids, x, attrs, _ = _planted(shift=0.0)
     check = check_defence(ids, x, attrs, ["attr"], {}, 0, "all labelled users")

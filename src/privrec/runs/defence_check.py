@@ -12,7 +12,8 @@ its verdict:
 * ``leaky`` when, for some attribute, the vectors give it away: the probes' ROC-AUC is at least
   :data:`GIVEAWAY_AUC`, more than two fold spreads above it; or the vectors are clearly more
   readable than the in-training heads claim: the more accurate fresh probe's accuracy exceeds
-  the heads' by more than :data:`HEAD_MARGIN` and three fold spreads;
+  the heads' (or the majority rate, when the heads do worse than that) by more than
+  :data:`HEAD_MARGIN` and three fold spreads;
 * ``ok`` otherwise — which is no claim of privacy: the audit, with the strongest attackers,
   measures how much is left.
 
@@ -127,7 +128,9 @@ def check_defence(
                 f"(± {spread:.3f}) — the defence gave it away"
             )
         elif "head_accuracy" in figures:
-            gap = figures["probe_accuracy"] - figures["head_accuracy"]
+            # reaching the majority rate reads nothing: heads below it claim no less than that
+            claim = max(figures["head_accuracy"], figures["majority"])
+            gap = figures["probe_accuracy"] - claim
             if gap > max(HEAD_MARGIN, 3 * figures["probe_accuracy_spread"]):
                 reasons.append(
                     f"{name}: the in-training heads claim accuracy {head:.3f} but a fresh "
