@@ -47,7 +47,7 @@ import privrec.evaluation.ranking as ranking_mod
 import privrec.models.mf as mf_mod
 from privrec.defences.adversarial.adversary import AdversarySpec, build_adversaries
 from privrec.evaluation.protocol import evaluate_split, model_scorer
-from privrec.models.mf import build_model
+from privrec.models import build_model
 from privrec.training import TrainConfig, Trainer
 
 BEFORE = dict(membership="search", lookup="embedding", fused=False)

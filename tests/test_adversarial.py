@@ -97,7 +97,7 @@ def test_absurd_lambda_is_reported_as_diverged(tiny):
 def test_reinitialised_heads_start_with_fresh_optimizer_state(tiny):
     """Re-drawn heads must not inherit the Adam moments of the heads they replace (neither in
     the trainer's optimizer nor in the heads' own one for the extra steps)."""
-    from privrec.models.mf import build_model
+    from privrec.models import build_model
     from privrec.training.trainer import _optimizer
 
     spec = AdversarySpec(weights={"attr": 1.0}, reinit_every=2, steps=2, seed=0)

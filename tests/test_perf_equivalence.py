@@ -10,7 +10,7 @@ from privrec.data import sampling
 from privrec.data.interactions import Interactions
 from privrec.errors import DataError
 from privrec.evaluation.ranking import target_ranks, target_ranks_reference
-from privrec.models.mf import BPRMF, TowerMF, build_model
+from privrec.models import BPRMF, TowerMF, build_model
 
 
 def _random_interactions(rng, n_users=40, n_items=30, density=0.3) -> Interactions:

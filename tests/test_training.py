@@ -108,7 +108,7 @@ def test_write_run_is_atomic_and_refuses_overwrite(tiny, tmp_path):
 
 def _full_batch_steps(optimizer: str, steps: int = 5) -> list[np.ndarray]:
     """A few optimizer steps on a batch that touches every user, item and bias row."""
-    from privrec.models.mf import build_model
+    from privrec.models import build_model
     from privrec.training.trainer import _optimizer
 
     cfg = TrainConfig(embedding_size=4, learning_rate=0.05, optimizer=optimizer)
@@ -141,7 +141,7 @@ def test_sparse_adam_equals_adam_when_every_row_is_in_every_batch():
 
 
 def test_sparse_adam_updates_only_the_batch_rows():
-    from privrec.models.mf import build_model
+    from privrec.models import build_model
     from privrec.training.trainer import _optimizer
 
     cfg = TrainConfig(embedding_size=4, optimizer="sparse-adam")
@@ -221,7 +221,7 @@ def test_row_adam_sorts_shared_indices_once(monkeypatch):
 
 
 def test_sparse_pair_terms_give_one_gradient_per_table_and_the_dense_values():
-    from privrec.models.mf import build_model
+    from privrec.models import build_model
 
     dense = build_model("bpr-mf", 6, 9, 4, 0.1, seed=2)
     sparse = build_model("bpr-mf", 6, 9, 4, 0.1, seed=2, sparse=True)
@@ -272,7 +272,7 @@ def test_sparse_adam_clipping_bounds_the_global_norm():
 
 
 def test_sparse_adam_needs_sparse_tables(tiny):
-    from privrec.models.mf import build_model
+    from privrec.models import build_model
 
     split = leave_last_out(tiny.interactions)
     model = build_model("bpr-mf", split.train.n_users, split.train.n_items, 8, 0.1, seed=0)

@@ -81,7 +81,7 @@ def train_spec(
     dataset: Dataset | None,
     *,
     embedding_size: int = 32,
-    epochs: int = 60,
+    epochs: int | None = None,
     adversaries: Mapping[str, float] | None = None,
     adversary: Mapping[str, Any] | None = None,
     mmd: Mapping[str, float] | None = None,
@@ -109,15 +109,11 @@ def train_spec(
                     "seed as seed="
                 )
     try:
-        config = TrainConfig(
-            **{
-                **RUN_TRAIN_DEFAULTS,
-                **train_options,
-                "embedding_size": embedding_size,
-                "epochs": epochs,
-                "seed": seed,
-            }
-        )
+        options = {**RUN_TRAIN_DEFAULTS, **train_options}
+        model = options.pop("model", "bpr-mf")
+        if epochs is not None:
+            options["epochs"] = epochs
+        config = TrainConfig.for_model(model, **options, embedding_size=embedding_size, seed=seed)
         adv = AdversarySpec(weights=dict(adversaries or {}), seed=seed, **dict(adversary or {}))
         dep = DependenceSpec(
             mmd=dict(mmd or {}), hsic=dict(hsic or {}), seed=seed, **dict(dependence or {})
@@ -144,7 +140,7 @@ def train(
     dataset: Dataset,
     *,
     embedding_size: int = 32,
-    epochs: int = 60,
+    epochs: int | None = None,
     adversaries: Mapping[str, float] | None = None,
     adversary: Mapping[str, Any] | None = None,
     mmd: Mapping[str, float] | None = None,

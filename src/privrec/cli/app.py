@@ -62,13 +62,45 @@ def train(
     syn_strength: float = common.SynStrengthOpt,
     syn_mode: str = common.SynModeOpt,
     syn_seed: int = common.SynSeedOpt,
-    model: str = typer.Option("bpr-mf", help="Recommender: bpr-mf or tower-mf."),
-    loss: str = typer.Option("bpr", help="Recommendation loss: bpr or bce."),
+    model: str = typer.Option(
+        "bpr-mf",
+        help="Recommender: bpr-mf, tower-mf, multvae (Liang et al. 2018) or lightgcn "
+        "(He et al. 2020).",
+    ),
+    loss: str = typer.Option("bpr", help="Recommendation loss of pair-trained models: bpr or bce."),
     embedding_size: int = typer.Option(32, "--embedding-size", "-e", help="Vector dimension."),
-    epochs: int = typer.Option(60, help="Maximum epochs."),
-    learning_rate: float = typer.Option(0.005, "--learning-rate", "--lr", help="Step size."),
-    reg: float = typer.Option(1e-3, help="L2 weight on the batch's vectors."),
-    batch_size: int = typer.Option(4096, help="Training triples per step."),
+    epochs: int | None = typer.Option(
+        None, help="Maximum epochs [default: 60].", show_default=False
+    ),
+    learning_rate: float | None = typer.Option(
+        None,
+        "--learning-rate",
+        "--lr",
+        help="Step size [default: 0.005; multvae 0.001].",
+        show_default=False,
+    ),
+    reg: float | None = typer.Option(
+        None,
+        help="L2 weight on the batch's vectors [default: 0.001; multvae 0 (on all weights); "
+        "lightgcn 0.0001 (on the ego embeddings)].",
+        show_default=False,
+    ),
+    batch_size: int | None = typer.Option(
+        None,
+        help="Training triples per step [default: 4096; lightgcn 8192]; users per step for "
+        "multvae [default: 100].",
+        show_default=False,
+    ),
+    device: str = typer.Option(
+        "auto", help="Torch device: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+    ),
+    vae_hidden: int = typer.Option(600, help="multvae: encoder hidden width."),
+    vae_dropout: float = typer.Option(0.5, help="multvae: input dropout while training."),
+    vae_beta: float = typer.Option(0.2, help="multvae: final KL weight β."),
+    vae_anneal: float = typer.Option(
+        0.5, help="multvae: share of the steps over which β rises from 0 (0 = no annealing)."
+    ),
+    gcn_layers: int = typer.Option(3, help="lightgcn: propagation layers K."),
     optimizer: str = typer.Option(
         "adam",
         help="adam, sgd, or sparse-adam (row-wise Adam: a step costs O(batch), for large data).",
@@ -130,7 +162,6 @@ def train(
 
         options: dict[str, Any] = {
             "embedding_size": embedding_size,
-            "epochs": epochs,
             "adversaries": parse_weights(adv or []),
             "adversary": {
                 "head": adv_head,
@@ -147,9 +178,22 @@ def train(
             "seed": seed,
             "model": model,
             "loss": loss,
-            "learning_rate": learning_rate,
-            "reg": reg,
-            "batch_size": batch_size,
+            **{
+                key: value
+                for key, value in (
+                    ("epochs", epochs),
+                    ("learning_rate", learning_rate),
+                    ("reg", reg),
+                    ("batch_size", batch_size),
+                )
+                if value is not None
+            },
+            "device": device,
+            "vae_hidden": vae_hidden,
+            "vae_dropout": vae_dropout,
+            "vae_beta": vae_beta,
+            "vae_anneal": vae_anneal,
+            "gcn_layers": gcn_layers,
             "optimizer": optimizer,
             "patience": patience,
             "max_grad_norm": max_grad_norm,
@@ -158,7 +202,10 @@ def train(
             "selection": selection,
             "label_fraction": label_fraction,
         }
-        train_spec(None, **options)  # every setting is checked before the data is loaded
+        spec = train_spec(None, **options)  # every setting is checked before the data is loaded
+        from privrec.training.device import resolve_device
+
+        resolve_device(spec.train.device)  # a named device this machine lacks: error now
         if out is not None:
             check_writable(out, overwrite=overwrite)
         ds = common.load(
@@ -177,7 +224,7 @@ def train(
             syn_seed,
             data_url=data_url,
         )
-        with common.epoch_progress(epochs, enabled=not quiet) as cb:
+        with common.epoch_progress(spec.train.epochs, enabled=not quiet) as cb:
             run = train_run(ds, callback=cb, **options)
         if out is not None:
             run.save(out, overwrite=overwrite)
@@ -216,6 +263,7 @@ def _print_metrics(metrics: dict, k: int) -> None:
     console.print(
         f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
         f"{metrics['seconds_per_epoch']:.2f} s/epoch, {metrics['wall_seconds']:.1f} s in all"
+        + (f" on {metrics['device']}" if metrics.get("device") else "")
     )
 
 

@@ -462,6 +462,7 @@ class _DependencePenalty(UserPenalty):
         idx = torch.nonzero(mask, as_tuple=True)[0]
         if idx.numel() > self.spec.sample_size:
             pick = torch.randperm(idx.numel(), generator=self._gen)[: self.spec.sample_size]
+            pick = pick.to(idx.device)
             idx = idx[pick]
         return user_vecs[idx], self.target[users[idx]]
 
@@ -480,7 +481,7 @@ class _DependencePenalty(UserPenalty):
         if self._rff is None or self._rff[0].shape[1] != vecs.shape[1]:
             self._draw_features(vecs.shape[1])
         assert self._rff is not None  # drawn just above
-        w, b = self._rff
+        w, b = (t.to(vecs.device) for t in self._rff)
         return _fourier(vecs, w, b, median_bandwidth(vecs), self.spec.multipliers)
 
     def kernels(self, vecs: torch.Tensor) -> torch.Tensor:
@@ -514,7 +515,7 @@ class _DependencePenalty(UserPenalty):
         n = labels.shape[0]
         perms = torch.stack(
             [torch.randperm(n, generator=self._gen) for _ in range(self.spec.n_permutations)]
-        )
+        ).to(labels.device)
         return self.null_values(rep.detach(), labels, perms).std(0).clamp_min(1e-12)
 
     def forward(self, user_vecs, users, progress):
@@ -585,7 +586,7 @@ class HSICPenalty(_DependencePenalty):
         v = labels.to(dtype)
         v = ((v - v.mean()) / v.std().clamp_min(1e-12))[:, None]
         assert self._label_rff is not None, "represent() draws the features first"
-        w, b = self._label_rff
+        w, b = (t.to(v.device) for t in self._label_rff)
         return _fourier(v, w, b, median_bandwidth(v), (1.0,))[0]
 
     @property

@@ -41,7 +41,7 @@ def model_scorer(model) -> Callable[[np.ndarray], torch.Tensor]:
 
     @torch.no_grad()
     def score(users: np.ndarray) -> torch.Tensor:
-        u = torch.from_numpy(np.array(users, dtype=np.int64))
+        u = torch.from_numpy(np.array(users, dtype=np.int64)).to(model.device)
         return model.score_all(model.user_vectors(u))
 
     return score

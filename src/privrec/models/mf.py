@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from privrec.errors import ConfigError
 from privrec.models.base import Recommender
 
 
@@ -94,6 +93,10 @@ class BPRMF(Recommender):
         reg = (user_vecs.pow(2).sum(-1) + q_pos.pow(2).sum(-1) + q_neg.pow(2).sum(-1)).mean()
         return s_pos, s_neg, reg
 
+    def batch_terms(self, users, pos, neg):
+        pv = self.user_vectors(users)
+        return (*self.pair_terms(pv, pos, neg), pv)
+
     def item_vectors(self) -> torch.Tensor:
         return self.item.weight
 
@@ -116,25 +119,3 @@ class TowerMF(BPRMF):
     def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
         e = _rows(self.user, users)
         return e + torch.tanh(self.tower(e))
-
-
-MODELS = {"bpr-mf": BPRMF, "tower-mf": TowerMF}
-
-
-def build_model(
-    name: str,
-    n_users: int,
-    n_items: int,
-    dim: int,
-    init_std: float,
-    seed: int,
-    sparse: bool = False,
-) -> Recommender:
-    """Instantiate a registered model with a seeded, private generator (no global seeding).
-
-    ``sparse=True`` makes the embedding tables produce sparse gradients (for the row-wise
-    ``sparse-adam`` optimizer); the initial weights do not depend on it."""
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; expected one of: {', '.join(MODELS)}")
-    gen = torch.Generator().manual_seed(seed)
-    return MODELS[name](n_users, n_items, dim, init_std, gen, sparse)

@@ -348,6 +348,7 @@ def train_and_evaluate(
         "epochs_run": trained.epochs_run,
         "wall_seconds": time.perf_counter() - start,
         "seconds_per_epoch": sum(epoch_secs) / max(1, len(epoch_secs)),
+        "device": trained.device,
         "history": list(trained.history),
     }
     return metrics, trained

@@ -86,6 +86,7 @@ def run_facts(run: Run) -> dict:
         "run_id": spec.run_id,
         "dataset": spec.dataset,
         "method": spec.method,
+        "model": spec.train.model,
         "embedding_size": spec.train.embedding_size,
         "seed": spec.seed,
         "k": spec.train.k,
@@ -103,6 +104,7 @@ def run_facts(run: Run) -> dict:
         "reason": metrics.get("reason", ""),
         "best_epoch": metrics.get("best_epoch") if run.embeddings is not None else None,
         "epochs_run": metrics.get("epochs_run"),
+        "device": metrics.get("device", ""),
         **{key: run.timings.get(key) for key in _TIMINGS},
         "warnings": list(run.warnings),
     }

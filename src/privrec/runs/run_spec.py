@@ -45,12 +45,31 @@ RUN_KEYS: tuple[str, ...] = (
 )
 #: Training defaults of runs that differ from :class:`TrainConfig`'s (as in ``privrec train``).
 RUN_TRAIN_DEFAULTS: dict[str, Any] = {"collapse_ratio": 0.5}
+
+
+def train_defaults(model: object = None) -> dict[str, Any]:
+    """The training defaults of a run of ``model``: :data:`RUN_TRAIN_DEFAULTS` over the model's
+    own (:data:`privrec.models.MODEL_DEFAULTS`; none for an unknown name, which the
+    configuration check then reports)."""
+    from privrec.models.registry import MODEL_DEFAULTS
+
+    own = MODEL_DEFAULTS.get(model, {}) if isinstance(model, str) else {}
+    return {**own, **RUN_TRAIN_DEFAULTS}
+
+
 #: Options added after privrec 0.1, with the default that reproduces 0.1's behaviour: omitted
 #: from :meth:`RunSpec.identity` at that default (run ids of older sweeps stay valid). The
 #: section ``""`` holds the run's own top-level keys.
 _LATER_OPTIONS: dict[str, dict[str, Any]] = {
     "": {"erasure_options": {}, "erasure_holdout": 0.0, "label_fraction": 1.0},
     "adversary": {"objective": "reverse"},
+    "train": {
+        "vae_hidden": 600,
+        "vae_dropout": 0.5,
+        "vae_beta": 0.2,
+        "vae_anneal": 0.5,
+        "gcn_layers": 3,
+    },
     "dependence": {"schedule": "constant", "gamma": 10.0, "scaling": "spread"},
 }
 
@@ -233,7 +252,13 @@ class RunSpec:
         if "data" in d:
             check_keys(d["data"] or {}, list(d["data"] or {}), f"{where}.data")
             kw["data_options"] = jsonable(dict(d["data"] or {}))
-        kw["train"] = build(TrainConfig, d.get("train") or {}, f"{where}.train", RUN_TRAIN_DEFAULTS)
+        train = d.get("train") or {}
+        kw["train"] = build(
+            TrainConfig,
+            train,
+            f"{where}.train",
+            train_defaults(train.get("model") if isinstance(train, Mapping) else None),
+        )
         kw["adversary"] = build(AdversarySpec, d.get("adversary") or {}, f"{where}.adversary")
         if d.get("dependence"):
             from privrec.defences import DependenceSpec
@@ -269,12 +294,13 @@ class RunSpec:
     # -- identity ------------------------------------------------------------------------------
 
     def identity(self) -> dict:
-        """The canonical content hashed into :attr:`run_id` (no file locations or thread counts;
+        """The canonical content hashed into :attr:`run_id` (no file locations, thread counts or devices;
         options added after 0.1 are left out while they hold their default, so a sweep made
         before they existed keeps its run ids and resumes)."""
         d = self.to_dict()
         d.pop("data_dir", None)
         d["train"].pop("num_threads", None)
+        d["train"].pop("device", None)
         for section, defaults in _LATER_OPTIONS.items():
             sub = d if section == "" else d.get(section)
             if isinstance(sub, dict):

@@ -8,8 +8,9 @@ from typing import Literal, get_args
 
 from privrec.config_types import check_fields
 from privrec.errors import ConfigError
+from privrec.training.device import check_device_name
 
-ModelName = Literal["bpr-mf", "tower-mf"]
+ModelName = Literal["bpr-mf", "tower-mf", "multvae", "lightgcn"]
 """Recommender architectures (:data:`privrec.models.MODELS`)."""
 LossName = Literal["bpr", "bce"]
 """Recommendation losses (:data:`privrec.models.losses.LOSSES`)."""
@@ -27,9 +28,11 @@ class TrainConfig:
     """Hyper-parameters of one recommender training run."""
 
     model: ModelName = "bpr-mf"
-    """Recommender architecture: ``bpr-mf`` or ``tower-mf``."""
+    """Recommender architecture: ``bpr-mf``, ``tower-mf``, ``multvae`` or ``lightgcn``
+    (:meth:`for_model` gives a model's own defaults, e.g. user batches for ``multvae``)."""
     loss: LossName = "bpr"
-    """Recommendation loss: ``bpr`` (pairwise) or ``bce`` (pointwise, sampled negatives)."""
+    """Recommendation loss of the pair-trained models: ``bpr`` (pairwise) or ``bce``
+    (pointwise, sampled negatives). ``multvae`` has its own (multinomial likelihood + KL)."""
     embedding_size: int = 32
     """Dimension of user and item vectors."""
     epochs: int = 60
@@ -37,9 +40,10 @@ class TrainConfig:
     learning_rate: float = 0.005
     """Optimizer step size."""
     reg: float = 1e-3
-    """L2 weight on the vectors touched by each batch."""
+    """L2 weight on the vectors touched by each batch (``lightgcn``: the ego embeddings;
+    ``multvae``: the sum of squared encoder and decoder weights)."""
     batch_size: int = 4096
-    """Training triples per optimizer step."""
+    """Training triples per optimizer step (users per step for ``multvae``)."""
     optimizer: OptimizerName = "adam"
     """``adam``, ``sgd`` or ``sparse-adam``. ``sparse-adam`` is row-wise ("lazy") Adam on the
     embedding tables (:class:`~privrec.training.optim.RowAdam`: a step updates only the rows in
@@ -67,6 +71,20 @@ class TrainConfig:
     HR@k × (1 − max probe leakage), needs penalties that report ``probe_*_leak``)."""
     collapse_ratio: float = 0.0
     """Diverged if validation HR@k falls below this share of its best so far (0 = off)."""
+    device: str = "auto"
+    """Torch device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or
+    ``mps``. A named device that the machine lacks is an error, not a fall-back."""
+    vae_hidden: int = 600
+    """``multvae``: width of the encoder's hidden layer."""
+    vae_dropout: float = 0.5
+    """``multvae``: dropout on the input item vector while training."""
+    vae_beta: float = 0.2
+    """``multvae``: final weight β of the KL term."""
+    vae_anneal: float = 0.5
+    """``multvae``: share of the planned steps over which β rises linearly from 0 (0 = no
+    annealing)."""
+    gcn_layers: int = 3
+    """``lightgcn``: number of propagation layers K."""
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -93,6 +111,51 @@ class TrainConfig:
             raise ConfigError(f"collapse_ratio must be in [0, 1), got {self.collapse_ratio}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1, got {self.num_threads}")
+        check_device_name(self.device)
+        if self.vae_hidden < 1:
+            raise ConfigError(f"vae_hidden must be >= 1, got {self.vae_hidden}")
+        if not 0 <= self.vae_dropout < 1:
+            raise ConfigError(f"vae_dropout must be in [0, 1), got {self.vae_dropout}")
+        if self.vae_beta < 0:
+            raise ConfigError(f"vae_beta must be >= 0, got {self.vae_beta}")
+        if not 0 <= self.vae_anneal <= 1:
+            raise ConfigError(f"vae_anneal must be in [0, 1], got {self.vae_anneal}")
+        if self.gcn_layers < 0:
+            raise ConfigError(f"gcn_layers must be >= 0, got {self.gcn_layers}")
+        if self.model == "multvae" and self.loss != "bpr":
+            raise ConfigError(
+                "'train.loss' applies to the pair-trained models; multvae has its own "
+                "(multinomial likelihood + KL): leave loss at its default"
+            )
+        if self.optimizer == "sparse-adam" and self.model in ("multvae", "lightgcn"):
+            raise ConfigError(
+                f"'train.optimizer' sparse-adam is for the MF models (row-wise updates of "
+                f"embedding tables); {self.model} updates dense weights: use adam or sgd"
+            )
+
+    @classmethod
+    def for_model(cls, model: str = "bpr-mf", **options) -> TrainConfig:
+        """A config for ``model`` that starts from its own defaults
+        (:data:`privrec.models.MODEL_DEFAULTS`, e.g. user batches of 100 for ``multvae``);
+        ``options`` override them."""
+        from privrec.models.registry import MODEL_DEFAULTS
+
+        if model not in MODEL_DEFAULTS:
+            cls(model=model)  # type: ignore[arg-type]  # raises the usual error naming the choices
+        return cls(**{**MODEL_DEFAULTS.get(model, {}), **options, "model": model})
+
+    def model_options(self) -> dict:
+        """The model-specific options of :func:`privrec.models.build_model`."""
+        if self.model == "multvae":
+            return {
+                "hidden": self.vae_hidden,
+                "dropout": self.vae_dropout,
+                "beta": self.vae_beta,
+                "anneal": self.vae_anneal,
+            }
+        if self.model == "lightgcn":
+            return {"layers": self.gcn_layers}
+        return {}
 
     def replace(self, **changes) -> TrainConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

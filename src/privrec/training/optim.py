@@ -80,7 +80,7 @@ class _Distinct:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The distinct rows a gradient touches (sorted) and its summed values on them."""
         if not grad.is_sparse:
-            return torch.arange(p.shape[0]), grad
+            return torch.arange(p.shape[0], device=p.device), grad
         idx, values = grad._indices()[0], grad._values()
         if grad.is_coalesced():
             return idx, values
@@ -89,7 +89,7 @@ class _Distinct:
             found = (idx, *torch.unique(idx, sorted=True, return_inverse=True))
             self._seen.append(found)
         _, rows, inverse = found
-        summed = torch.zeros((len(rows), *p.shape[1:]), dtype=values.dtype)
+        summed = torch.zeros((len(rows), *p.shape[1:]), dtype=values.dtype, device=p.device)
         return rows, summed.index_put_((inverse,), values, accumulate=True)
 
 

@@ -12,14 +12,15 @@ import numpy as np
 import torch
 
 from privrec.data.interactions import Interactions
-from privrec.data.sampling import sample_negatives
 from privrec.data.split import Split
 from privrec.errors import ConfigError, FitError
 from privrec.evaluation.protocol import evaluate_split, model_scorer
+from privrec.models import build_model
 from privrec.models.base import Recommender
 from privrec.models.losses import LOSSES
-from privrec.models.mf import build_model
 from privrec.training.config import TrainConfig
+from privrec.training.device import resolve_device
+from privrec.training.loops import PairLoop, StepTerms, UserLoop
 from privrec.training.optim import RowAdam
 from privrec.training.penalty import UserPenalty
 
@@ -38,6 +39,7 @@ class TrainedModel:
         best_epoch: epoch whose weights were kept (1-based).
         validation: validation metrics of the kept weights.
         seconds: wall time of training.
+        device: the torch device it trained on (``config.device`` resolved).
     """
 
     model: Recommender
@@ -47,19 +49,20 @@ class TrainedModel:
     best_epoch: int
     validation: dict
     seconds: float
+    device: str = "cpu"
 
     @property
     def epochs_run(self) -> int:
         return len(self.history)
 
     def user_vectors(self) -> np.ndarray:
-        return self.model.all_user_vectors().detach().numpy().astype(np.float32)
+        return self.model.all_user_vectors().detach().cpu().numpy().astype(np.float32)
 
     def item_vectors(self) -> np.ndarray:
-        return self.model.item_vectors().detach().numpy().astype(np.float32)
+        return self.model.item_vectors().detach().cpu().numpy().astype(np.float32)
 
     def item_bias(self) -> np.ndarray:
-        return self.model.item_bias().detach().numpy().astype(np.float32)
+        return self.model.item_bias().detach().cpu().numpy().astype(np.float32)
 
 
 class Trainer:
@@ -93,9 +96,11 @@ class Trainer:
         """Train on ``split.train``, selecting on ``split.validation``; see the class.
 
         ``config.num_threads`` applies during the call only: torch's thread count is
-        restored afterwards."""
+        restored afterwards. ``config.device`` is resolved first (a named device this machine
+        lacks raises ConfigError before any work)."""
         if len(split.train) == 0:
             raise ConfigError("the training split is empty: nothing to train on")
+        resolve_device(self.config.device)
         threads = self.config.num_threads
         previous = torch.get_num_threads()
         if threads:
@@ -137,12 +142,14 @@ class Trainer:
             best_epoch=selection.best_epoch,
             validation=selection.best_validation,
             seconds=time.perf_counter() - start,
+            device=str(run.device),
         )
 
     def _start_run(self, train: Interactions) -> _Run:
         """The model (the one given, else a new ``config.model``), its optimizer and the other
         state of a fit on ``train``, before the first step."""
         cfg = self.config
+        device = resolve_device(cfg.device)
         model = self._model or build_model(
             cfg.model,
             train.n_users,
@@ -151,25 +158,34 @@ class Trainer:
             cfg.init_std,
             cfg.seed,
             sparse=cfg.optimizer == "sparse-adam",
+            train=train.csr if cfg.model in ("multvae", "lightgcn") else None,
+            **cfg.model_options(),
         )
+        model.to(device)
+        for p in self.penalties:
+            p.to(device)
         params = list(model.parameters())
         for p in self.penalties:
             params += list(p.parameters())
+        loop: PairLoop | UserLoop = (
+            UserLoop() if model.loop == "users" else PairLoop(LOSSES[cfg.loss])
+        )
         return _Run(
             model=model,
             opt=_optimizer(cfg, model, params),
             params=params,
-            loss_fn=LOSSES[cfg.loss],
-            pair_terms=getattr(model, "pair_terms", None),
+            loop=loop,
+            device=device,
             n_users=train.n_users,
-            total_steps=cfg.epochs * math.ceil(len(train) / cfg.batch_size),
+            total_steps=cfg.epochs * loop.steps_per_epoch(train, cfg.batch_size),
         )
 
     def _run_epoch(
         self, run: _Run, train: Interactions, rng: np.random.Generator, epoch: int
     ) -> dict:
-        """One epoch: every training pair once, in a fresh random order and each with a freshly
-        drawn negative, in minibatches of ``config.batch_size`` (one :meth:`_step` each).
+        """One epoch: the model's loop (:mod:`privrec.training.loops`) gives the epoch's
+        minibatches of ``config.batch_size`` (every training pair once with a fresh negative,
+        or every user once), one :meth:`_step` each.
 
         Returns the epoch record: ``epoch``, the per-batch means of the step numbers,
         ``max_user_norm`` and the penalties' ``epoch_end`` numbers (no validation metrics, no
@@ -178,12 +194,10 @@ class Trainer:
         cfg = self.config
         model = run.model
         model.train()
-        users_t, pos_t, neg_t = _shuffled_triples(train, rng)
         sums: dict[str, float] = {}
         batches = 0
-        for lo in range(0, len(train), cfg.batch_size):
-            hi = lo + cfg.batch_size
-            stats = self._step(run, users_t[lo:hi], pos_t[lo:hi], neg_t[lo:hi], epoch)
+        for batch in run.loop.batches(train, rng, cfg.batch_size, run.device):
+            stats = self._step(run, batch, epoch)
             for key, v in stats.items():
                 sums[key] = sums.get(key, 0.0) + v
             batches += 1
@@ -214,8 +228,10 @@ class Trainer:
                 history=history,
             )
         # still at chance level and no better than the first epoch: nothing is being learnt
+        # (pairwise losses only: their chance level is ln 2)
         stalled = bool(history) and record["rec_loss"] >= history[0]["rec_loss"] - 1e-3
-        if epoch >= 3 and run.step >= 20 and stalled and record["rec_loss"] >= 0.99 * math.log(2):
+        at_chance = run.model.uses_pair_loss and record["rec_loss"] >= 0.99 * math.log(2)
+        if epoch >= 3 and run.step >= 20 and stalled and at_chance:
             history.append(record)
             raise FitError(
                 f"training diverged at epoch {epoch}: the recommendation loss is stuck at "
@@ -225,29 +241,24 @@ class Trainer:
                 history=history,
             )
 
-    def _step(
-        self, run: _Run, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, epoch: int
-    ) -> dict[str, float]:
-        """One optimizer step on the triples ``(u, i, j)`` (user, positive, negative item):
-        recommendation loss + ``config.reg`` × L2 + the penalties (:meth:`_add_penalties`),
-        backward, gradient clipping when ``config.max_grad_norm`` is set, step.
+    def _step(self, run: _Run, batch: tuple[torch.Tensor, ...], epoch: int) -> dict[str, float]:
+        """One optimizer step on a batch of the model's loop (triples ``(u, i, j)``, or
+        users): recommendation loss + ``config.reg`` × L2 + the penalties
+        (:meth:`_add_penalties`), backward, gradient clipping when ``config.max_grad_norm`` is
+        set, step.
 
         Returns the batch's numbers: ``rec_loss``, the penalties' stats, ``loss``. Raises
         FitError (``"nan_loss"``), before touching the weights, when the loss is not finite."""
         cfg = self.config
         model = run.model
         progress = run.step / max(1, run.total_steps)
-        pv = model.user_vectors(u)
-        if run.pair_terms is not None:  # fused fast path: same values, one lookup per row
-            s_pos, s_neg, reg_term = run.pair_terms(pv, i, j)
-        else:
-            s_pos, s_neg = model.score(pv, i), model.score(pv, j)
-            reg_term = model.regularization(pv, i, j)
-        rec = run.loss_fn(s_pos, s_neg)
-        loss = rec + cfg.reg * reg_term
+        model.begin_step()
+        terms = run.loop.terms(model, batch, progress)
+        rec = terms.rec_loss
+        loss = rec + cfg.reg * terms.reg if cfg.reg else rec
         stats = {"rec_loss": float(rec.detach())}
         if self.penalties:
-            loss = self._add_penalties(run, u, progress, loss, stats)
+            loss = self._add_penalties(run, terms, progress, loss, stats)
         loss_val = float(loss.detach())
         if not math.isfinite(loss_val):
             raise FitError(
@@ -268,21 +279,28 @@ class Trainer:
     def _add_penalties(
         self,
         run: _Run,
-        u: torch.Tensor,
+        terms: StepTerms,
         progress: float,
         loss: torch.Tensor,
         stats: dict[str, float],
     ) -> torch.Tensor:
         """``loss`` plus each penalty's loss on the batch's distinct users, added one at a time
         (their stats go into ``stats``). First each penalty's ``before_step`` sees the users'
-        detached vectors, and the optimizer forgets the parameters it re-initialised."""
-        uu = _distinct(u, run.n_users)
-        with torch.no_grad():
-            uvecs_now = run.model.user_vectors(uu)
+        detached vectors, and the optimizer forgets the parameters it re-initialised. A loop
+        that computed the vectors of distinct users (:class:`~privrec.training.loops.StepTerms`)
+        has them reused; otherwise the distinct users are looked up."""
+        if terms.user_vectors is not None:
+            uu, uvecs = terms.users, terms.user_vectors
+            uvecs_now = uvecs.detach()
+        else:
+            uu = _distinct(terms.users, run.n_users)
+            with torch.no_grad():
+                uvecs_now = run.model.user_vectors(uu)
         for p in self.penalties:
             p.before_step(uvecs_now, uu, progress)
             run.opt.forget(p.take_reset_parameters())
-        uvecs = run.model.user_vectors(uu)
+        if terms.user_vectors is None:
+            uvecs = run.model.user_vectors(uu)
         for p in self.penalties:
             p_loss, p_stats = p(uvecs, uu, progress)
             loss = loss + p_loss
@@ -298,8 +316,8 @@ class _Run:
         model: the recommender being trained.
         opt: the optimizer over ``params``.
         params: the model's and the penalties' parameters (for gradient clipping).
-        loss_fn: the recommendation loss of (positive scores, negative scores).
-        pair_terms: the model's fused ``pair_terms`` when it has one, else None.
+        loop: the model's training loop (:mod:`privrec.training.loops`).
+        device: the torch device of the model, the penalties and the batches.
         n_users: the number of users of the training split.
         total_steps: the number of steps of all ``config.epochs`` epochs (for ``progress``).
         history: the records of the finished epochs.
@@ -309,8 +327,8 @@ class _Run:
     model: Recommender
     opt: _Optimizers
     params: Sequence[torch.Tensor]
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    pair_terms: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None
+    loop: PairLoop | UserLoop
+    device: torch.device
     n_users: int
     total_steps: int
     history: list[dict] = field(default_factory=list)
@@ -397,23 +415,6 @@ class _ModelSelection:
         """Load the best snapshot into ``model`` and the penalties (no-op before any)."""
         if self._best_state is not None:
             _restore(model, self.penalties, self._best_state)
-
-
-def _shuffled_triples(
-    train: Interactions, rng: np.random.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The training pairs in a random order (``rng.permutation``), each with a negative item
-    drawn by :func:`~privrec.data.sampling.sample_negatives` from the same ``rng``, as tensors
-    ``(users, positives, negatives)``."""
-    perm = rng.permutation(len(train))
-    users_np = train.users[perm]
-    pos_np = train.items[perm]
-    neg_np = sample_negatives(train, users_np, rng)
-    return (
-        torch.from_numpy(np.ascontiguousarray(users_np)),
-        torch.from_numpy(pos_np),
-        torch.from_numpy(neg_np),
-    )
 
 
 class _Optimizers:

@@ -137,12 +137,12 @@ class AdversarialPenalty(UserPenalty):
         from privrec.defences.adversarial.probe import probe_leakage
 
         with torch.no_grad():
-            vecs = model.all_user_vectors().numpy()
-        known = self.known.numpy()
+            vecs = model.all_user_vectors().cpu().numpy()
+        known = self.known.cpu().numpy()
         return {
             f"probe_{self.name}_{k}": v
             for k, v in probe_leakage(
-                vecs[known], self.target.numpy()[known], self.spec.seed
+                vecs[known], self.target.cpu().numpy()[known], self.spec.seed
             ).items()
         }
 

@@ -23,9 +23,13 @@ def make_head(
 
 @torch.no_grad()
 def reset_head(net: nn.Module, generator: torch.Generator | None = None) -> None:
-    """Re-initialise a head's weights (Kaiming-uniform-like bounds) from ``generator``."""
+    """Re-initialise a head's weights (Kaiming-uniform-like bounds) from ``generator``.
+
+    The values are drawn on the CPU (where the seeded generator lives) and copied to the
+    head's device, so a head on a GPU gets the same weights as on the CPU."""
     for m in net.modules():
         if isinstance(m, nn.Linear):
             bound = 1.0 / m.in_features**0.5
-            m.weight.uniform_(-bound, bound, generator=generator)
-            m.bias.uniform_(-bound, bound, generator=generator)
+            for p in (m.weight, m.bias):
+                values = torch.empty(p.shape).uniform_(-bound, bound, generator=generator)
+                p.copy_(values)
