@@ -242,3 +242,23 @@ def test_cuda_and_cpu_runs_agree_within_float_tolerance(tiny, model):
         out[device] = (trained.user_vectors(), metrics["validation"]["hr@10"])
     np.testing.assert_allclose(out["cpu"][0], out["cuda"][0], rtol=1e-3, atol=1e-4)
     assert abs(out["cpu"][1] - out["cuda"][1]) <= 0.02
+
+
+@pytest.mark.parametrize("model", ANCHORS)
+def test_hr_recomputed_from_embeddings_npz_alone_matches_the_run(tmp_path, model):
+    import importlib.util
+    from pathlib import Path
+
+    import privrec
+
+    script = Path(__file__).parents[1] / "benchmarks" / "hr_from_embeddings.py"
+    module_spec = importlib.util.spec_from_file_location("hr_from_embeddings", script)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    ds = privrec.load_dataset("synthetic", n_users=150, n_items=60, seed=1)
+    run = privrec.train(ds, epochs=2, embedding_size=8, model=model, device="cpu")
+    run.save(tmp_path / "run")
+    assert module.main([str(tmp_path / "run")]) == 0
+    mine = module.hr_ndcg(tmp_path / "run")
+    assert mine["hr@10"] == pytest.approx(run.metrics["test"]["hr@10"], abs=1e-12)

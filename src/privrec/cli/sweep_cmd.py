@@ -105,10 +105,21 @@ def sweep(
     erasure: str | None = typer.Option(
         None, "--erasure", help="Post-hoc erasure after training: leace or inlp."
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Recommender: bpr-mf, tower-mf, multvae or lightgcn (its own defaults of batch "
+        "size, step size and L2 apply unless given).",
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="Torch device: auto, cpu, cuda, cuda:N or mps."
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs."),
     patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience."),
     learning_rate: float | None = typer.Option(None, "--learning-rate", "--lr", help="Step size."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Triples per step."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Triples per step (users per step for multvae)."
+    ),
     reg: float | None = typer.Option(None, "--reg", help="L2 weight."),
     syn_users: int | None = typer.Option(None, "--syn-users", help="synthetic: users."),
     syn_items: int | None = typer.Option(None, "--syn-items", help="synthetic: items."),
@@ -155,6 +166,13 @@ def sweep(
                 if run["dataset"] != "synthetic":
                     raise ConfigError("--syn-* options apply to the synthetic dataset only")
                 run["data"][key] = v
+        if model is not None:
+            from privrec.models.registry import MODEL_DEFAULTS
+
+            run["train"]["model"] = model
+            run["train"].update(MODEL_DEFAULTS.get(model, {}))
+        if device is not None:
+            run["train"]["device"] = device
         train = {
             "epochs": epochs,
             "patience": patience,

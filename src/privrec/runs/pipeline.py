@@ -261,9 +261,12 @@ def run_pipeline(
 def check_run(spec: RunSpec, dataset: Dataset | None = None) -> None:
     """Check what can be checked of ``spec`` before any work: its attackers and erasure method
     and, given its ``dataset``, every attribute it names (defences, audit, erasure) and that
-    its embedding tables fit in memory."""
+    its embedding tables fit in memory; and that its torch device exists on this machine."""
+    from privrec.training.device import resolve_device
+
     erasure = erasure_of(spec)
     audit = audit_of(spec)
+    resolve_device(spec.train.device)
     if dataset is None:
         return
     check_memory(spec, dataset)
