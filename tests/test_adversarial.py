@@ -89,41 +89,58 @@ def test_second_architecture_takes_the_same_heads():
 def test_absurd_lambda_is_reported_as_diverged(tiny):
     split = leave_last_out(tiny.interactions)
     cfg = CFG.replace(epochs=10, patience=0, optimizer="sgd", learning_rate=0.1, collapse_ratio=0.5)
-    metrics, trained = train_and_evaluate(tiny, split, cfg, AdversarySpec({"attr": 1e4}))
+    spec = AdversarySpec({"attr": 1e4}, objective="reverse")  # unbounded: gradient reversal
+    metrics, trained = train_and_evaluate(tiny, split, cfg, spec)
     assert metrics["status"] == "diverged" and trained is None
     assert metrics["reason"] in ("nan_loss", "exploding_norm", "collapse", "no_learning")
 
 
+def test_the_default_objective_stays_bounded_at_an_absurd_lambda(tiny):
+    """The default objective (confusion) is bounded below by "the heads see only the prior":
+    the λ that makes gradient reversal diverge above leaves a working recommender."""
+    assert AdversarySpec().objective == "confusion"
+    split = leave_last_out(tiny.interactions)
+    cfg = CFG.replace(epochs=10, patience=0, optimizer="sgd", learning_rate=0.1, collapse_ratio=0.5)
+    plain, _ = train_and_evaluate(tiny, split, cfg, AdversarySpec({"attr": 0.0}))
+    metrics, trained = train_and_evaluate(tiny, split, cfg, AdversarySpec({"attr": 1e4}))
+    assert metrics["status"] == "ok" and trained is not None
+    assert metrics["validation"]["hr@10"] >= 0.5 * plain["validation"]["hr@10"]
+
+
 def test_reinitialised_heads_start_with_fresh_optimizer_state(tiny):
-    """Re-drawn heads must not inherit the Adam moments of the heads they replace (neither in
-    the trainer's optimizer nor in the heads' own one for the extra steps)."""
+    """Re-drawn heads must not inherit the Adam moments of the heads they replace, and with
+    several head steps the heads have exactly one optimizer (their own), not two."""
     from privrec.models import build_model
     from privrec.training.trainer import _optimizer
 
     spec = AdversarySpec(weights={"attr": 1.0}, reinit_every=2, steps=2, seed=0)
     pen = build_adversaries(tiny.attributes, spec, dim=8)[0]
+    assert pen.trainer_parameters() == []  # steps > 1: the heads train themselves
+    one_step = build_adversaries(tiny.attributes, AdversarySpec({"attr": 1.0}), dim=8)[0]
+    assert len(one_step.trainer_parameters()) == len(list(one_step.parameters())) > 0
     model = build_model("bpr-mf", 10, 10, 8, 0.1, seed=0)
-    opt = _optimizer(TrainConfig(), model, [*model.parameters(), *pen.parameters()])
+    opt = _optimizer(TrainConfig(), model, [*model.parameters(), *pen.trainer_parameters()])
     trainer_state = opt.optimizers[0].state
     users = torch.arange(60)
     vecs = torch.randn(60, 8, generator=torch.Generator().manual_seed(0))
-    pen.before_step(vecs, users, 0.0)  # step 1: no re-initialisation
+    heads = list(pen.heads.parameters())
+    pen.before_step(vecs, users, 0.0)  # step 1: no re-initialisation, two head updates
     assert pen.take_reset_parameters() == []
+    assert all(int(pen._head_opt.state[p]["step"]) == 2 for p in heads)
     loss, _ = pen(vecs.clone().requires_grad_(), users, 0.0)
     opt.zero_grad()
     loss.backward()
+    after_head_steps = [p.detach().clone() for p in heads]
     opt.step()
-    heads = list(pen.heads.parameters())
-    assert all(p in trainer_state for p in heads) and all(p in pen._head_opt.state for p in heads)
+    assert not any(p in trainer_state for p in heads)  # one set of moments per parameter
+    assert all(torch.equal(a, p) for a, p in zip(after_head_steps, heads, strict=True))
     before = [p.detach().clone() for p in heads]
-    pen.before_step(vecs, users, 0.0)  # step 2: heads re-drawn (then one extra head step)
+    pen.before_step(vecs, users, 0.0)  # step 2: heads re-drawn (then two head updates)
     reset = pen.take_reset_parameters()
     assert {id(p) for p in reset} == {id(p) for p in heads}
     assert all(not torch.equal(a, p) for a, p in zip(before, heads, strict=True))
-    # the extra head step after the re-draw started from fresh moments: step count 1
-    assert all(int(pen._head_opt.state[p]["step"]) == 1 for p in heads)
-    opt.forget(reset)
-    assert not any(p in trainer_state for p in heads)
+    # the head updates after the re-draw started from fresh moments: step count 2, not 4
+    assert all(int(pen._head_opt.state[p]["step"]) == 2 for p in heads)
     assert pen.take_reset_parameters() == []
     # and through the trainer: re-drawing every 3 steps trains without error
     split = leave_last_out(tiny.interactions)
@@ -153,3 +170,19 @@ def test_confusion_objective_does_not_invert_the_attribute():
     assert out["confusion"][1] > out["reverse"][1], out
     with pytest.raises(ConfigError, match="objective"):
         AdversarySpec({"attr": 1.0}, objective="maximise")
+
+
+def test_the_heads_cross_entropy_is_torchs():
+    import torch.nn.functional as F
+
+    from privrec.defences.adversarial.adversary import _cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    for classes in (2, 7):
+        logits = (torch.randn(500, classes, generator=g) * 4).requires_grad_()
+        y = torch.randint(0, classes, (500,), generator=g)
+        mine = _cross_entropy(logits, y)
+        (g_mine,) = torch.autograd.grad(mine, logits)
+        ref = F.cross_entropy(logits, y)
+        (g_ref,) = torch.autograd.grad(ref, logits)
+        assert torch.allclose(mine, ref, atol=1e-6) and torch.allclose(g_mine, g_ref, atol=1e-7)

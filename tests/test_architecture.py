@@ -18,7 +18,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Lowest first. A module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("privrec._version", "privrec.errors", "privrec.config_types", "privrec.progress"),
+    (
+        "privrec._version",
+        "privrec.errors",
+        "privrec.config_types",
+        "privrec.progress",
+        "privrec.cpus",
+    ),
     ("privrec.artifacts",),
     ("privrec.data",),
     ("privrec.evaluation", "privrec.models"),

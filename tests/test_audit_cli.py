@@ -199,3 +199,22 @@ def test_audit_recommendations_finds_encoded_attribute(synthetic, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "top-10 recommendations" in res.output
+
+
+def test_a_run_directory_brings_its_own_dataset(tmp_path):
+    """`privrec audit RUN_DIR` needs no --dataset when the run records it (with its loader
+    options: the synthetic data is rebuilt with the run's own sizes and strength)."""
+    run = tmp_path / "run"
+    train = [
+        "train",
+        *("--dataset", "synthetic", "--syn-users", "300", "--syn-items", "90"),
+        *("--syn-strength", "0.9", "-e", "8", "--epochs", "2", "-q", "--out", str(run)),
+    ]
+    assert runner.invoke(app, train).exit_code == 0
+    res = runner.invoke(app, ["audit", str(run), "--attackers", "fast", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "attributes of the run's dataset synthetic" in res.output
+    assert "300 of 300 users matched" in res.output
+    # a plain vector file still has to say whose attributes
+    res = runner.invoke(app, ["audit", str(run / "embeddings.npz"), "--attackers", "fast"])
+    assert res.exit_code == 2 and "--dataset NAME or --attributes CSV" in res.output

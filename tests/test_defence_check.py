@@ -22,7 +22,8 @@ SMALL = ["train", "--syn-users", "600", "--syn-items", "150", "-e", "8", "--epoc
 
 def test_family1_absurd_lambda_is_reported_leaky_not_ok(tmp_path):
     out = tmp_path / "run"
-    res = runner.invoke(app, [*SMALL, "--adv", "attr=1e6", "--out", str(out)])
+    reverse = ["--adv", "attr=1e6", "--adv-objective", "reverse"]  # the paper's objective
+    res = runner.invoke(app, [*SMALL, *reverse, "--out", str(out)])
     assert res.exit_code == 4, res.output
     assert "LEAKY" in res.output and "attr" in res.output
     metrics = json.loads((out / "metrics.json").read_text())

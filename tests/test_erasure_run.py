@@ -36,8 +36,8 @@ def syn():
     return make_synthetic(**SYN)
 
 
-def _train(ds, root, name, weights=None, status="ok"):
-    run = privrec.train(ds, adversaries=weights or {}, **CFG)
+def _train(ds, root, name, weights=None, status="ok", **options):
+    run = privrec.train(ds, adversaries=weights or {}, **CFG, **options)
     assert run.status == status, run.metrics.get("reason")
     return run.save(root / name)
 
@@ -171,9 +171,10 @@ def test_erase_run_checks_the_dataset(syn, plain_run, tmp_path):
 @pytest.mark.slow
 def test_combined_defence(syn, tmp_path):
     """Adversarial training (λ = 1) followed by LEACE: less leakage than either start."""
-    # λ = 1 alone leaves the planted attribute to a fresh MLP (measured ROC-AUC 0.98): the
-    # run's own defence check calls it leaky; LEACE afterwards passes the check
-    adv = _train(syn, tmp_path, "adv", {"attr": 1.0}, status="leaky")
+    # gradient reversal at λ = 1 alone leaves the planted attribute to a fresh MLP (measured
+    # ROC-AUC 0.98): the run's own defence check calls it leaky; LEACE afterwards passes it
+    reverse = {"objective": "reverse"}
+    adv = _train(syn, tmp_path, "adv", {"attr": 1.0}, status="leaky", adversary=reverse)
     run = erase_run(adv, syn, ["attr"], "leace", tmp_path / "adv-leace", attackers="fast")
     config = json.loads((tmp_path / "adv-leace" / "config.json").read_text())
     assert config["spec"]["adversary"]["weights"] == {"attr": 1.0}  # the training is kept

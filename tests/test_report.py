@@ -180,3 +180,15 @@ def test_report_cli(tmp_path: Path):
 def test_report_needs_a_sweep_dir(tmp_path: Path):
     with pytest.raises(DataError, match="no sweep.json"):
         build_report(tmp_path)
+
+
+def test_leaky_runs_are_named_leaky_not_diverged(tmp_path):
+    """A run the defence check marked leaky is never averaged and is reported as leaky."""
+    from privrec.experiments.report_tables import _cell
+
+    g = pd.DataFrame({"status": ["leaky", "leaky"], "x": [0.5, 0.6]})
+    assert _cell(g, "x") == "leaky (2/2)"
+    g = pd.DataFrame({"status": ["diverged", "leaky", "diverged"], "x": [0.5, 0.6, 0.7]})
+    assert _cell(g, "x") == "diverged (2/3)"
+    g = pd.DataFrame({"status": ["ok", "leaky"], "x": [0.5, 0.6]})
+    assert _cell(g, "x").startswith("50.00") and "†1/2" in _cell(g, "x")

@@ -96,7 +96,9 @@ def test_v01_sweep_resumes_and_reports(tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(FIXTURES / "sweep", sweep)
     before = {p.name for p in (sweep / "runs").iterdir()}
+    # 0.1 trained with gradient reversal (today's default objective is confusion)
     args = ["sweep", *SYN, "--sizes", "4", "--lambdas", "0,0.5", "--epochs", "2"]
+    args += ["--adv-objective", "reverse"]
     args += ["--erasure", "leace", "--executor", "serial", "-q", "--out", str(sweep)]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output

@@ -108,7 +108,11 @@ def train(
     patience: int = typer.Option(10, help="Early-stopping patience in evaluations (0 = off)."),
     max_grad_norm: float | None = typer.Option(None, help="Clip the gradient norm."),
     seed: int = typer.Option(0, help="Seed of initialisation, shuffling and sampling."),
-    threads: int | None = typer.Option(None, help="torch threads (default: torch's choice)."),
+    threads: int | None = typer.Option(
+        None,
+        help="torch threads (default: chosen at start from the cores other processes leave "
+        "free; give a number for bit-identical reruns).",
+    ),
     adv: list[str] | None = typer.Option(
         None, "--adv", help="ATTRIBUTE=λ: adversarial head for an attribute (repeatable)."
     ),
@@ -117,9 +121,9 @@ def train(
     adv_schedule: str = typer.Option("constant", help="λ schedule: constant or ramp."),
     adv_steps: int = typer.Option(1, help="Head updates per recommender update."),
     adv_objective: str = typer.Option(
-        "reverse",
-        help="reverse (gradient reversal, the paper) or confusion (push the heads' predictions "
-        "to the prior; does not invert the attribute at large λ).",
+        "confusion",
+        help="confusion (push the heads' predictions to the prior; cannot invert the "
+        "attribute at large λ) or reverse (gradient reversal, the paper's).",
     ),
     adv_reinit: int = typer.Option(0, help="Re-initialise the heads every N steps (0 = never)."),
     mmd: list[str] | None = typer.Option(

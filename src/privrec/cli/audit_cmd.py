@@ -97,10 +97,25 @@ def audit(
                 f"give either --dataset {dataset} or --attributes CSV, not both "
                 "(--attributes with a dataset needs --dataset csv --interactions FILE)"
             )
-        if dataset is None and attributes is None:
-            raise ConfigError("say whose attributes to audit: --dataset NAME or --attributes CSV")
+        recorded = _recorded_dataset(vectors) if dataset is None and attributes is None else None
+        if dataset is None and attributes is None and recorded is None:
+            raise ConfigError(
+                "say whose attributes to audit: --dataset NAME or --attributes CSV (a run "
+                "directory that records its dataset needs neither)"
+            )
         ds = None
-        if attributes_only:
+        if recorded is not None:
+            from privrec.api import dataset_of_run
+
+            overrides: dict = {"data_dir": data_dir} if data_dir else {}
+            ds = dataset_of_run(recorded, **overrides)
+            attrs = ds.attributes
+            console.print(
+                f"attributes of the run's dataset {recorded.dataset} (from "
+                f"{common.escape(str(vectors))}/config.json)",
+                highlight=False,
+            )
+        elif attributes_only:
             assert attributes is not None  # implied by attributes_only
             attrs = read_attributes_csv(attributes, user_col, continuous or [])
         else:
@@ -169,6 +184,17 @@ def audit(
                 f"audit written to [bold]{common.escape(str(out))}[/bold] "
                 "(audit.json, audit.csv, audit.md)"
             )
+
+
+def _recorded_dataset(vectors: Path):
+    """The run of a run directory whose config.json records the dataset and its loader
+    options (``privrec train``, ``erase``, sweeps); else None."""
+    if not (vectors.is_dir() and (vectors / "config.json").is_file()):
+        return None
+    from privrec.api import load_run
+
+    run = load_run(vectors)
+    return run if run.spec is not None and run.dataset else None
 
 
 def _held_out_labels(vectors: Path, attrs):

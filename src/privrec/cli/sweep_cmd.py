@@ -114,6 +114,12 @@ def sweep(
     device: str | None = typer.Option(
         None, "--device", help="Torch device: auto, cpu, cuda, cuda:N or mps."
     ),
+    adv_objective: str | None = typer.Option(
+        None,
+        "--adv-objective",
+        help="Adversarial objective: confusion (default) or reverse (gradient reversal, the "
+        "paper's).",
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs."),
     patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience."),
     learning_rate: float | None = typer.Option(None, "--learning-rate", "--lr", help="Step size."),
@@ -173,6 +179,8 @@ def sweep(
             run["train"].update(MODEL_DEFAULTS.get(model, {}))
         if device is not None:
             run["train"]["device"] = device
+        if adv_objective is not None:
+            run["adversary"]["objective"] = adv_objective
         train = {
             "epochs": epochs,
             "patience": patience,

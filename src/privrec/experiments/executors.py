@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from privrec.cpus import usable_cpus
 from privrec.errors import ConfigError
 
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -61,11 +62,9 @@ class TaskOutcome:
 
 
 def cpu_count() -> int:
-    """Usable CPU cores (the process's affinity set where the platform has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    """Usable CPU cores (:func:`privrec.cpus.usable_cpus`: the affinity set, within
+    a cgroup CPU quota)."""
+    return usable_cpus()
 
 
 def configure_worker(threads: int, die_with_parent: bool = False) -> None:

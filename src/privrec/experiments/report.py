@@ -84,7 +84,8 @@ def _build(ctx: _Ctx) -> Report:
     train = run.get("train", {})
     summary = [
         f"Dataset: {label}. {len(ctx.df)} runs: {counts.get('ok', 0)} ok, "
-        f"{counts.get('diverged', 0)} diverged, {counts.get('error', 0)} failed. "
+        f"{counts.get('leaky', 0)} leaky, {counts.get('diverged', 0)} diverged, "
+        f"{counts.get('error', 0)} failed. "
         f"Seeds: {', '.join(map(str, seeds)) or '–'}.",
         f"Training: {train.get('model', 'bpr-mf')}, epochs ≤ {train.get('epochs')}, "
         f"patience {train.get('patience')}, batch {train.get('batch_size')}, "
@@ -93,7 +94,8 @@ def _build(ctx: _Ctx) -> Report:
         f"Audit: attackers '{_attackers(ctx.df)}', {run.get('folds', 5)}-fold CV over all users "
         "(label-based, no test items involved).",
         "Cells are mean ± std over the seeds that finished; † marks cells where some seeds "
-        "diverged (those seeds are excluded); diverged runs are never reported as results.",
+        "diverged or were leaky (those seeds are excluded); such runs are never reported as "
+        "results.",
     ]
     if ctx.paper:
         summary.append(

@@ -118,8 +118,9 @@ def plot_tradeoff(ctx: _Ctx, path: Path) -> Path | None:
             labels = diverged.apply(
                 lambda r: f"e{int(r['embedding_size'])}{_strength_label(r)}", axis=1
             )
-            counts = labels.value_counts(sort=False)
-            label = "diverged (excluded): " + ", ".join(f"{k} ×{v}" for k, v in counts.items())
+            kinds = "/".join(sorted(set(diverged["status"].astype(str)))) or "diverged"
+            # each marker carries its configuration; the legend only counts them
+            label = f"{kinds} (excluded): {len(labels)} run(s)"
             # a reversed run has HR and leakage: show it where it is; others at the bottom edge
             dx = _num(diverged, xcol) * scale if xcol in diverged else None
             dy = _num(diverged, ctx.hr) * 100 if ctx.hr in diverged else None

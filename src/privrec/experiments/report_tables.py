@@ -566,12 +566,13 @@ def _cell(g: pd.DataFrame, col: str) -> str:
     if g.empty:
         return "–"
     ok = g[g["status"] == "ok"]
-    n_div = int(g["status"].isin(["diverged", "leaky"]).sum())
+    n_div = int((g["status"] == "diverged").sum())
+    n_leaky = int((g["status"] == "leaky").sum())
     n_err = int((~g["status"].isin(["ok", "diverged", "leaky"])).sum())
-    if ok.empty:
-        if n_div:
-            return f"diverged ({n_div}/{len(g)})"
-        return f"failed ({n_err}/{len(g)})"
+    if ok.empty:  # name the commonest way these seeds failed
+        worst = max(("leaky", n_leaky), ("diverged", n_div), ("failed", n_err), key=lambda t: t[1])
+        return f"{worst[0]} ({worst[1]}/{len(g)})"
+    n_div += n_leaky
     v = _num(ok, col).dropna()
     s = _fmt_pct(v.mean() if len(v) else float("nan"), v.std(), len(v))
     if n_div or n_err:
@@ -651,12 +652,13 @@ def _diverged_table(ctx: _Ctx) -> ReportTable:
             ]
         )
     note = (
-        "No run diverged or failed."
+        "No run diverged, leaked or failed."
         if not rows
-        else "Diverged runs are recorded, never averaged into the tables above."
+        else "These runs are recorded, never averaged into the tables above (leaky: the "
+        "defence check found the defended vectors more readable than the defence claims)."
     )
     return ReportTable(
-        "Diverged and failed runs",
+        "Diverged, leaky and failed runs",
         ["run", "status", "reason", "epochs"],
         rows,
         note,

@@ -335,7 +335,7 @@ def _earlier_points(earlier: dict, points: list) -> list:
         record = p.get("run")
         if record is None:
             continue
-        out.append((dict(p.get("grid") or {}), RunSpec.from_dict(record)))
+        out.append((dict(p.get("grid") or {}), RunSpec.from_record(record)))
     return out
 
 

@@ -352,6 +352,7 @@ def train_and_evaluate(
         "wall_seconds": time.perf_counter() - start,
         "seconds_per_epoch": sum(epoch_secs) / max(1, len(epoch_secs)),
         "device": trained.device,
+        "threads": trained.threads,
         "history": list(trained.history),
     }
     return metrics, trained

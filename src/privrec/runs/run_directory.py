@@ -362,7 +362,7 @@ def _spec_of(config: dict, path: Path) -> RunSpec | None:
             return None
         if not isinstance(record, dict):
             raise ConfigError(f"expected a JSON object, found {type(record).__name__}")
-        return RunSpec.from_dict(record, where=f"{path}/config.json: spec")
+        return RunSpec.from_record(record, where=f"{path}/config.json: spec")
     except (ConfigError, AttributeError, TypeError, ValueError) as exc:
         warnings.warn(f"{path}: the run's settings could not be rebuilt ({exc})", stacklevel=3)
         return None

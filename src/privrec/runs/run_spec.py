@@ -58,8 +58,10 @@ def train_defaults(model: object = None) -> dict[str, Any]:
 
 
 #: Options added after privrec 0.1, with the default that reproduces 0.1's behaviour: omitted
-#: from :meth:`RunSpec.identity` at that default (run ids of older sweeps stay valid). The
-#: section ``""`` holds the run's own top-level keys.
+#: from :meth:`RunSpec.identity` at that default (run ids of older sweeps stay valid), and
+#: filled in where a recorded spec lacks them (:meth:`RunSpec.from_record`: e.g. a 0.1 run
+#: trained with gradient reversal, today's ``adversary.objective`` default being
+#: ``confusion``). The section ``""`` holds the run's own top-level keys.
 _LATER_OPTIONS: dict[str, dict[str, Any]] = {
     "": {"erasure_options": {}, "erasure_holdout": 0.0, "label_fraction": 1.0},
     "adversary": {"objective": "reverse"},
@@ -293,14 +295,35 @@ class RunSpec:
 
     # -- identity ------------------------------------------------------------------------------
 
+    @classmethod
+    def from_record(cls, d: Mapping, where: str = "run") -> RunSpec:
+        """:meth:`from_dict` for a spec that privrec recorded (a run directory's or a sweep's):
+        options it lacks take the value they had before they existed (``_LATER_OPTIONS``),
+        not today's default."""
+        filled = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in d.items()}
+        for section, defaults in _LATER_OPTIONS.items():
+            if section == "":
+                for key, value in defaults.items():
+                    filled.setdefault(key, value)
+                continue
+            if section in ("train", "adversary") and filled.get(section) is None:
+                filled[section] = {}  # always built, so an absent one means all its defaults
+            if isinstance(filled.get(section), dict):
+                for key, value in defaults.items():
+                    filled[section].setdefault(key, value)
+        return cls.from_dict(filled, where)
+
     def identity(self) -> dict:
-        """The canonical content hashed into :attr:`run_id` (no file locations, thread counts or devices;
-        options added after 0.1 are left out while they hold their default, so a sweep made
-        before they existed keeps its run ids and resumes)."""
+        """The canonical content hashed into :attr:`run_id` (no file locations, thread counts or
+        devices; no adversarial objective when every λ is 0; options added after 0.1 are left
+        out while they hold the value that reproduces 0.1, so a sweep made before they existed
+        keeps its run ids and resumes)."""
         d = self.to_dict()
         d.pop("data_dir", None)
         d["train"].pop("num_threads", None)
         d["train"].pop("device", None)
+        if not any(self.adversary.weights.values()):
+            d["adversary"].pop("objective")  # no head moves the vectors: the same run
         for section, defaults in _LATER_OPTIONS.items():
             sub = d if section == "" else d.get(section)
             if isinstance(sub, dict):

@@ -65,7 +65,11 @@ class TrainConfig:
     max_user_norm: float = 1e3
     """A user vector longer than this means training exploded (FitError)."""
     num_threads: int | None = None
-    """torch intra-op threads (None = torch's default)."""
+    """torch intra-op threads. None (the default): chosen when training starts, at most torch's
+    current count and no more than the cores other processes leave free
+    (:func:`~privrec.cpus.auto_threads`). Give a number for bit-identical reruns whatever the
+    load (with another thread count, matrix products, e.g. ``multvae``'s and ``lightgcn``'s,
+    can round differently)."""
     selection: SelectionRule = "hr"
     """Model selection on validation: ``hr`` (best HR@k) or ``hr_probe`` (best
     HR@k × (1 − max probe leakage), needs penalties that report ``probe_*_leak``)."""

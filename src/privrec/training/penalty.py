@@ -2,7 +2,8 @@
 
 A :class:`UserPenalty` sees the batch's user vectors ``p_u`` and returns a loss that is added to
 the recommendation loss before the single optimizer step. Its own parameters (e.g. adversarial
-heads) are trained by the same optimizer. Adversarial heads, MMD/HSIC penalties and any future
+heads) are trained by the same optimizer, unless it trains them itself
+(:meth:`UserPenalty.trainer_parameters`). Adversarial heads, MMD/HSIC penalties and any future
 defence plug in here without touching the trainer.
 """
 
@@ -37,6 +38,12 @@ class UserPenalty(nn.Module):
         N steps). The trainer drops its optimizer state for them (Adam's moments of the old
         weights would otherwise steer the new ones). Default: none."""
         return []
+
+    def trainer_parameters(self) -> list[torch.Tensor]:
+        """The parameters the trainer's optimizer updates (default: all of them). A penalty
+        that trains some of its own parameters itself (e.g. in :meth:`before_step`) leaves
+        them out, so that no parameter has two optimizers."""
+        return list(self.parameters())
 
     def epoch_end(self, model, epoch: int) -> dict[str, float]:
         """Optional per-epoch numbers (e.g. a probe's leakage), merged into the epoch record."""

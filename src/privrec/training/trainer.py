@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from privrec.cpus import auto_threads
 from privrec.data.interactions import Interactions
 from privrec.data.split import Split
 from privrec.errors import ConfigError, FitError
@@ -40,6 +41,8 @@ class TrainedModel:
         validation: validation metrics of the kept weights.
         seconds: wall time of training.
         device: the torch device it trained on (``config.device`` resolved).
+        threads: the torch intra-op threads it used (``config.num_threads`` or the automatic
+            choice).
     """
 
     model: Recommender
@@ -50,6 +53,7 @@ class TrainedModel:
     validation: dict
     seconds: float
     device: str = "cpu"
+    threads: int = 1
 
     @property
     def epochs_run(self) -> int:
@@ -95,23 +99,24 @@ class Trainer:
     def fit(self, split: Split) -> TrainedModel:
         """Train on ``split.train``, selecting on ``split.validation``; see the class.
 
-        ``config.num_threads`` applies during the call only: torch's thread count is
-        restored afterwards. ``config.device`` is resolved first (a named device this machine
-        lacks raises ConfigError before any work)."""
+        ``config.num_threads`` (or, when it is None, the count
+        :func:`~privrec.cpus.auto_threads` chooses from the cores other processes
+        leave free) applies during the call only: torch's thread count is restored afterwards.
+        ``config.device`` is resolved first (a named device this machine lacks raises
+        ConfigError before any work)."""
         if len(split.train) == 0:
             raise ConfigError("the training split is empty: nothing to train on")
         resolve_device(self.config.device)
-        threads = self.config.num_threads
         previous = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
+        threads = self.config.num_threads or auto_threads()
+        torch.set_num_threads(threads)
         try:
-            return self._fit(split)
+            return self._fit(split, threads)
         finally:
-            if threads and torch.get_num_threads() != previous:
+            if torch.get_num_threads() != previous:
                 torch.set_num_threads(previous)
 
-    def _fit(self, split: Split) -> TrainedModel:
+    def _fit(self, split: Split, threads: int) -> TrainedModel:
         """Run the epochs (:meth:`_run_epoch`) until ``config.epochs`` or early stopping
         (:class:`_ModelSelection`) and return the model with its best validation weights."""
         cfg = self.config
@@ -143,6 +148,7 @@ class Trainer:
             validation=selection.best_validation,
             seconds=time.perf_counter() - start,
             device=str(run.device),
+            threads=threads,
         )
 
     def _start_run(self, train: Interactions) -> _Run:
@@ -164,9 +170,9 @@ class Trainer:
         model.to(device)
         for p in self.penalties:
             p.to(device)
-        params = list(model.parameters())
+        params: list[torch.Tensor] = list(model.parameters())
         for p in self.penalties:
-            params += list(p.parameters())
+            params += p.trainer_parameters()
         loop: PairLoop | UserLoop = (
             UserLoop() if model.loop == "users" else PairLoop(LOSSES[cfg.loss])
         )
@@ -288,19 +294,17 @@ class Trainer:
         (their stats go into ``stats``). First each penalty's ``before_step`` sees the users'
         detached vectors, and the optimizer forgets the parameters it re-initialised. A loop
         that computed the vectors of distinct users (:class:`~privrec.training.loops.StepTerms`)
-        has them reused; otherwise the distinct users are looked up."""
+        has them reused; otherwise the distinct users are looked up (once: ``before_step``
+        updates only the penalties' own parameters)."""
         if terms.user_vectors is not None:
             uu, uvecs = terms.users, terms.user_vectors
-            uvecs_now = uvecs.detach()
         else:
             uu = _distinct(terms.users, run.n_users)
-            with torch.no_grad():
-                uvecs_now = run.model.user_vectors(uu)
+            uvecs = run.model.user_vectors(uu)  # before_step changes no user vector
+        uvecs_now = uvecs.detach()
         for p in self.penalties:
             p.before_step(uvecs_now, uu, progress)
             run.opt.forget(p.take_reset_parameters())
-        if terms.user_vectors is None:
-            uvecs = run.model.user_vectors(uu)
         for p in self.penalties:
             p_loss, p_stats = p(uvecs, uu, progress)
             loss = loss + p_loss

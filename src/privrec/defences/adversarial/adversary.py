@@ -1,11 +1,18 @@
 """Adversarial attribute heads plugged into the trainer's user-vector penalty seam.
 
-For attribute ``a`` with weight ``λ_a`` the penalty adds ``L_a(h_a(GRL_λ(p_u)))`` to the loss;
-one optimizer step then moves the head to read ``a`` better and the user vectors to make it fail
-(docs/method.md). ``λ = 0`` leaves the recommender exactly as without heads; ``λ < 0`` is the
-multi-task setting (the vectors learn to predict ``a`` too). ``AdversarySpec.objective =
-"confusion"`` replaces the reversed loss by a bounded one: the heads learn on detached vectors and
-the vectors minimise ``λ · KL(prior ‖ h_a(p_u))`` through the current heads.
+For attribute ``a`` with weight ``λ_a`` the heads ``h_a`` learn to read ``a`` off the batch's
+user vectors ``p_u`` while the vectors learn to make them fail (docs/method.md), in one of two
+ways (``AdversarySpec.objective``):
+
+* ``confusion`` (the default): the heads learn on detached vectors, and the vectors minimise
+  ``λ · KL(prior ‖ h_a(p_u))`` through the current heads — bounded below by "the heads see only
+  the prior", so a large λ cannot be met by encoding the attribute inverted;
+* ``reverse`` (the paper's): the penalty adds ``L_a(h_a(GRL_λ(p_u)))``, so that one optimizer
+  step moves the heads to read ``a`` better and the vectors to *maximise* the heads' loss — an
+  unbounded objective (``privrec reproduce`` asks for it).
+
+``λ = 0`` leaves the recommender exactly as without heads; ``λ < 0`` is the multi-task setting
+(the vectors learn to predict ``a`` too).
 """
 
 from __future__ import annotations
@@ -51,17 +58,22 @@ class AdversarySpec:
     """``constant`` λ, or ``ramp``: λ · (2 / (1 + exp(−γ p)) − 1) with p the training progress."""
     gamma: float = 10.0
     """Steepness of the ramp."""
-    objective: AdversaryObjective = "reverse"
-    """What the user vectors are trained against. ``reverse`` (the paper): the heads' own
-    cross-entropy through gradient reversal, i.e. the vectors *maximise* the heads' loss — an
-    unbounded objective that, at large λ, can be met by encoding the attribute inverted.
-    ``confusion``: the heads learn on detached vectors, and the vectors minimise λ · KL(prior ‖
-    head prediction) through the current heads (for a continuous attribute, the squared
-    prediction, i.e. "predict the mean") — bounded below by "the heads see only the prior"."""
+    objective: AdversaryObjective = "confusion"
+    """What the user vectors are trained against. ``confusion`` (default): the heads learn on
+    detached vectors, and the vectors minimise λ · KL(prior ‖ head prediction) through the
+    current heads (for a continuous attribute, the squared prediction, i.e. "predict the
+    mean") — bounded below by "the heads see only the prior". ``reverse`` (the paper's; what
+    ``privrec reproduce`` uses): the heads' own cross-entropy through gradient reversal, i.e.
+    the vectors *maximise* the heads' loss — an unbounded objective that, at large λ, can be met
+    by encoding the attribute inverted (measured on ML-100K with λ = 0.1 for gender and 0.5 for
+    age: age balanced accuracy 20.6 % → 99.5 %)."""
     steps: int = 1
-    """Head updates per recommender update (``steps − 1`` extra head-only updates)."""
+    """Head updates per recommender update. 1: the heads are trained by the recommender's own
+    optimizer, in its step. More: the heads have their own Adam (``head_lr``) and take
+    ``steps`` updates on the batch's detached vectors before each recommender step; the
+    recommender's optimizer then leaves them alone (one set of moments per parameter)."""
     head_lr: float = 0.01
-    """Learning rate of the extra head-only updates."""
+    """Learning rate of the heads' own optimizer (``steps > 1``)."""
     reinit_every: int = 0
     """Re-initialise the heads every this many steps (0 = never)."""
     probe: bool = False
@@ -111,6 +123,7 @@ class AdversarialPenalty(UserPenalty):
             target = torch.from_numpy(((vals - mu) / sd).astype(np.float32))
         self.register_buffer("target", target, persistent=False)
         self.register_buffer("known", torch.from_numpy(known), persistent=False)
+        self._all_known = bool(known.all())
         if attribute.kind == "categorical":  # class shares among the users with a label
             counts = np.bincount(attribute.values[known], minlength=out).astype(np.float32)
             prior = torch.from_numpy(counts / counts.sum())
@@ -131,6 +144,10 @@ class AdversarialPenalty(UserPenalty):
         out, self._reset = self._reset, []
         return out
 
+    def trainer_parameters(self) -> list[torch.Tensor]:
+        """The heads, unless they have their own optimizer (``steps > 1``)."""
+        return [] if self._head_opt is not None else list(self.parameters())
+
     def epoch_end(self, model, epoch: int) -> dict[str, float]:
         if not self.spec.probe or self.kind != "categorical":
             return {}
@@ -149,16 +166,24 @@ class AdversarialPenalty(UserPenalty):
     def current_weight(self, progress: float) -> float:
         return self.weight * schedule_factor(self.spec.schedule, progress, self.spec.gamma)
 
-    def _loss(self, vecs: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def _labelled(self, vecs: torch.Tensor, users: torch.Tensor):
+        """The rows of ``vecs`` whose user has a known label, and the labels (None: none)."""
+        if self._all_known:
+            return vecs, self.target[users]
         mask = self.known[users]
         if not bool(mask.any()):
+            return None, None
+        return vecs[mask], self.target[users][mask]
+
+    def _loss(self, vecs: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, float]:
+        v, y = self._labelled(vecs, users)
+        if v is None:
             return vecs.sum() * 0.0, float("nan")
-        v, y = vecs[mask], self.target[users][mask]
         losses, accs = [], []
         for head in self.heads:
             out = head(v)
             if self.kind == "categorical":
-                losses.append(F.cross_entropy(out, y))
+                losses.append(_cross_entropy(out, y))
                 accs.append(float((out.argmax(1) == y).float().mean()))
             else:
                 losses.append(F.mse_loss(out.squeeze(-1), y))
@@ -176,7 +201,7 @@ class AdversarialPenalty(UserPenalty):
                     self._head_opt.state.pop(param, None)
         if self._head_opt is None:
             return
-        for _ in range(self.spec.steps - 1):
+        for _ in range(self.spec.steps):
             loss, _ = self._loss(user_vecs, users)
             self._head_opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -186,10 +211,9 @@ class AdversarialPenalty(UserPenalty):
         """How far the current heads' predictions on ``vecs`` are from knowing nothing:
         KL(prior ‖ prediction) (categorical) or the mean squared prediction of the standardised
         value (continuous); the heads' weights are held fixed (no gradient to them)."""
-        mask = self.known[users]
-        if not bool(mask.any()):
+        v, _ = self._labelled(vecs, users)
+        if v is None:
             return vecs.sum() * 0.0
-        v = vecs[mask]
         terms = []
         for head in self.heads:
             frozen = {k: p.detach() for k, p in head.named_parameters()}
@@ -229,6 +253,14 @@ def build_adversaries(
             f"available: {', '.join(attributes.names) or 'none'}"
         )
     return [AdversarialPenalty(attributes[n], w, dim, spec) for n, w in spec.weights.items()]
+
+
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of integer targets: ``F.cross_entropy`` (same value up to rounding)
+    written as ``logsumexp − the target's logit``, which on the CPU runs in about half the
+    time for the few classes of an attribute."""
+    picked = logits.gather(1, target[:, None]).squeeze(1)
+    return (logits.logsumexp(1) - picked).mean()
 
 
 def _stable_hash(s: str) -> int:
