@@ -34,6 +34,7 @@ ATTRS = ("gender", "age")
 VARIANTS = {
     "plain": "no defence",
     "adversarial": "gradient reversal, linear heads, λ = 0.1 (gender, age)",
+    "confusion": "confusion objective (the default), linear heads, λ = 0.1 (gender, age)",
     "mmd": "MMD (gender, age), weight 1e-4, 512 users per estimate",
     "mmd-2048": "MMD (gender, age), weight 1e-4, 2048 users per estimate",
     "hsic": "HSIC (gender, age), weight 1e-4, 512 users per estimate",
@@ -46,8 +47,9 @@ def penalties(variant: str, attributes, dim: int) -> list:
 
     if variant == "plain":
         return []
-    if variant == "adversarial":
-        spec = AdversarySpec(weights=dict.fromkeys(ATTRS, 0.1))
+    if variant in ("adversarial", "confusion"):
+        objective = "reverse" if variant == "adversarial" else "confusion"
+        spec = AdversarySpec(weights=dict.fromkeys(ATTRS, 0.1), objective=objective)
         return list(build_adversaries(attributes, spec, dim))
     family = "hsic" if variant == "hsic" else "mmd"
     size = 2048 if variant.endswith("2048") else 512

@@ -225,3 +225,18 @@ def test_results_are_stored_long_and_the_wide_view_is_derived(tmp_path: Path):
         loaded = privrec.load_run(tmp_path / "runs" / row["run_id"]).summary
         for key in ("attr_max_roc_auc", "attr_strongest_attacker", "test_hr@10", "method"):
             assert loaded[key] == row[key] or loaded[key] == pytest.approx(row[key])
+
+
+def test_the_longest_runs_start_first():
+    """The sweep hands its runs to the workers longest first (bigger vectors, more epochs,
+    more attackers), so that no worker idles while the last long run finishes."""
+    from privrec.experiments.sweep_runner import RunTask, _expected_cost
+
+    def cost(**kw):
+        return _expected_cost(RunTask(tiny_run(**kw), "unused"))
+
+    small = cost(train={**TINY_TRAIN, "embedding_size": 8})
+    assert cost(train={**TINY_TRAIN, "embedding_size": 50}) > small
+    assert cost(train={**TINY_TRAIN, "embedding_size": 8, "epochs": 40}) > small
+    fast = cost(train={**TINY_TRAIN, "embedding_size": 8}, attackers="fast")
+    assert cost(train={**TINY_TRAIN, "embedding_size": 8}, attackers="paper") > fast

@@ -31,9 +31,9 @@ def test_negatives_are_never_interactions(tiny):
 
 
 def test_config_validation():
-    with pytest.raises(ConfigError, match="embedding_size must be > 0"):
+    with pytest.raises(ConfigError, match="'train.embedding_size' must be > 0"):
         TrainConfig(embedding_size=0)
-    with pytest.raises(ConfigError, match="learning_rate must be > 0"):
+    with pytest.raises(ConfigError, match="'train.learning_rate' must be > 0"):
         TrainConfig(learning_rate=-1)
     with pytest.raises(ConfigError, match="unknown training option"):
         TrainConfig().replace(nope=1)

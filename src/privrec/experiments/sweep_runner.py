@@ -249,6 +249,9 @@ def run_sweep(
                     shutil.rmtree(run_dir, ignore_errors=True)
             todo.append(RunTask(s, str(run_dir)))
         skipped = len(points) - len(todo)
+        # longest first: the last runs then leave no worker idle for long (the results keep
+        # the grid's order)
+        todo.sort(key=_expected_cost, reverse=True)
         errors: dict[str, str] = {}
         with progress_steps("sweep", len(points), done=skipped, enabled=progress) as step, ex:
             for outcome in ex.map(execute_task, todo):
@@ -273,6 +276,19 @@ def run_sweep(
         executor=ex.describe(),
         errors=errors,
     )
+
+
+def _expected_cost(task: RunTask) -> float:
+    """A rough relative cost of a run, to start the longest runs first: the embedding size
+    times the epoch budget (training) plus a share for each attacker of its audit."""
+    from privrec.audit.attackers import resolve_attackers
+
+    spec = task.spec
+    try:
+        attackers = len(resolve_attackers(spec.attackers)) if spec.attackers else 0
+    except ConfigError:
+        attackers = 0
+    return float(spec.train.embedding_size) * (spec.train.epochs + 10 * attackers)
 
 
 #: What a sweep writes at the top of its directory (``existing="replace"`` removes only these).

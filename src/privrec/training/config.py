@@ -104,28 +104,30 @@ class TrainConfig:
         }
         for name, value in positive.items():
             if not value > 0:
-                raise ConfigError(f"{name} must be > 0, got {value}")
+                raise ConfigError(f"'train.{name}' must be > 0, got {value}")
         if self.reg < 0:
-            raise ConfigError(f"reg must be >= 0, got {self.reg}")
+            raise ConfigError(f"'train.reg' must be >= 0, got {self.reg}")
         if self.patience < 0:
-            raise ConfigError(f"patience must be >= 0, got {self.patience}")
+            raise ConfigError(f"'train.patience' must be >= 0, got {self.patience}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ConfigError(f"max_grad_norm must be > 0, got {self.max_grad_norm}")
+            raise ConfigError(f"'train.max_grad_norm' must be > 0, got {self.max_grad_norm}")
         if not 0 <= self.collapse_ratio < 1:
-            raise ConfigError(f"collapse_ratio must be in [0, 1), got {self.collapse_ratio}")
+            raise ConfigError(
+                f"'train.collapse_ratio' must be in [0, 1), got {self.collapse_ratio}"
+            )
         if self.num_threads is not None and self.num_threads < 1:
-            raise ConfigError(f"num_threads must be >= 1, got {self.num_threads}")
+            raise ConfigError(f"'train.num_threads' must be >= 1, got {self.num_threads}")
         check_device_name(self.device)
         if self.vae_hidden < 1:
-            raise ConfigError(f"vae_hidden must be >= 1, got {self.vae_hidden}")
+            raise ConfigError(f"'train.vae_hidden' must be >= 1, got {self.vae_hidden}")
         if not 0 <= self.vae_dropout < 1:
-            raise ConfigError(f"vae_dropout must be in [0, 1), got {self.vae_dropout}")
+            raise ConfigError(f"'train.vae_dropout' must be in [0, 1), got {self.vae_dropout}")
         if self.vae_beta < 0:
-            raise ConfigError(f"vae_beta must be >= 0, got {self.vae_beta}")
+            raise ConfigError(f"'train.vae_beta' must be >= 0, got {self.vae_beta}")
         if not 0 <= self.vae_anneal <= 1:
-            raise ConfigError(f"vae_anneal must be in [0, 1], got {self.vae_anneal}")
+            raise ConfigError(f"'train.vae_anneal' must be in [0, 1], got {self.vae_anneal}")
         if self.gcn_layers < 0:
-            raise ConfigError(f"gcn_layers must be >= 0, got {self.gcn_layers}")
+            raise ConfigError(f"'train.gcn_layers' must be >= 0, got {self.gcn_layers}")
         if self.model == "multvae" and self.loss != "bpr":
             raise ConfigError(
                 "'train.loss' applies to the pair-trained models; multvae has its own "
