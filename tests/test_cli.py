@@ -39,7 +39,10 @@ def test_train_writes_run_dir(tmp_path):
 
 def test_train_bad_options(tmp_path):
     res = runner.invoke(app, ["train", *SMALL, "-e", "0"])
-    assert res.exit_code == 2 and "'train.embedding_size' (--embedding-size) must be > 0, got 0" in res.output
+    assert (
+        res.exit_code == 2
+        and "'train.embedding_size' (--embedding-size) must be > 0, got 0" in res.output
+    )
     res = runner.invoke(app, ["train", *SMALL, "--lr", "0"])
     assert res.exit_code == 2 and "'train.learning_rate' (--lr) must be > 0, got 0.0" in res.output
     res = runner.invoke(app, ["train", "--dataset", "nope"])
