@@ -186,3 +186,24 @@ def test_the_heads_cross_entropy_is_torchs():
         ref = F.cross_entropy(logits, y)
         (g_ref,) = torch.autograd.grad(ref, logits)
         assert torch.allclose(mine, ref, atol=1e-6) and torch.allclose(g_mine, g_ref, atol=1e-7)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_the_confusion_term_is_the_kl_from_the_prior_through_frozen_heads(tiny, head):
+    """The confusion term equals mean KL(prior ‖ softmax(head(v))) written out, and sends
+    gradient to the vectors only (the heads' weights are held fixed)."""
+    import torch.nn.functional as F
+
+    spec = AdversarySpec({"attr": 1.0}, head=head, n_heads=2)
+    pen = build_adversaries(tiny.attributes, spec, dim=8)[0]
+    users = torch.arange(200)
+    vecs = torch.randn(200, 8, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    term = pen._confusion(vecs, users)
+    prior = pen.prior
+    want = torch.stack(
+        [(prior * (prior.log() - F.log_softmax(h(vecs), 1))).sum(1).mean() for h in pen.heads]
+    ).mean()
+    assert torch.allclose(term, want, atol=1e-6)
+    term.backward()
+    assert vecs.grad is not None and vecs.grad.abs().sum() > 0
+    assert all(p.grad is None for p in pen.heads.parameters())

@@ -262,3 +262,23 @@ def test_hr_recomputed_from_embeddings_npz_alone_matches_the_run(tmp_path, model
     assert module.main([str(tmp_path / "run")]) == 0
     mine = module.hr_ndcg(tmp_path / "run")
     assert mine["hr@10"] == pytest.approx(run.metrics["test"]["hr@10"], abs=1e-12)
+
+
+def test_the_memory_check_counts_each_models_own_weights(tiny, monkeypatch):
+    """A MultVAE's encoder and decoder (items × hidden) and LightGCN's propagated tables count,
+    not only the MF tables: an impossible hidden width is refused before any allocation."""
+    from privrec.runs import pipeline
+    from privrec.runs.pipeline import check_memory, training_bytes
+
+    inter = tiny.interactions
+    mf = training_bytes(TrainConfig(embedding_size=8), inter)
+    vae = training_bytes(TrainConfig.for_model("multvae", embedding_size=8), inter)
+    gcn = training_bytes(TrainConfig.for_model("lightgcn", embedding_size=8), inter)
+    assert vae > mf and gcn > mf
+    # the encoder alone: items × hidden weights, 4 copies of 4 bytes each
+    assert vae >= 16 * inter.n_items * 600
+    monkeypatch.setattr(pipeline, "_physical_memory", lambda: 2**30)  # a 1 GiB machine
+    huge = RunSpec(dataset=tiny.name, train=TrainConfig.for_model("multvae", vae_hidden=10**6))
+    with pytest.raises(ConfigError, match=r"multvae with 'train.vae_hidden' = 1000000"):
+        check_memory(huge, tiny)
+    check_memory(RunSpec(dataset=tiny.name, train=TrainConfig.for_model("multvae")), tiny)

@@ -70,6 +70,7 @@ def test_erase_run_leace_writes_a_new_run(syn, plain_run, tmp_path):
     for f in ("config.json", "metrics.json", "embeddings.npz", "audit.json", "audit.md"):
         assert (out / f).is_file(), f
     assert (out / "audit_trained" / "audit.json").is_file()
+    assert json.loads((out / "metrics.json").read_text())["device"] == "cpu"  # scored there
     np.testing.assert_array_equal(
         load_embeddings(out / "embeddings_trained.npz").user_vectors,
         load_embeddings(plain_run).user_vectors,

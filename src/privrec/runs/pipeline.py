@@ -22,11 +22,13 @@ import scipy.sparse as sp
 from privrec.artifacts import Embeddings
 from privrec.data.attributes import UserAttributes
 from privrec.data.dataset import Dataset
+from privrec.data.interactions import Interactions
 from privrec.data.split import Split, leave_last_out
 from privrec.errors import ConfigError, DataError, FitError
 from privrec.evaluation.protocol import evaluate_split, model_scorer, vectors_scorer
 from privrec.runs.run_result import Run
 from privrec.runs.run_spec import RunSpec, audit_attributes_for
+from privrec.training.config import TrainConfig
 from privrec.training.trainer import TrainedModel, Trainer
 
 EpochCallback = Callable[[dict], None]
@@ -283,18 +285,45 @@ def check_run(spec: RunSpec, dataset: Dataset | None = None) -> None:
 
 
 def check_memory(spec: RunSpec, dataset: Dataset) -> None:
-    """Refuse, before allocating, an embedding size whose tables (with their gradients and
-    Adam's two moments) cannot fit in this machine's memory."""
-    inter = dataset.interactions
-    rows = inter.n_users + 2 * inter.n_items
-    need = rows * spec.train.embedding_size * 4 * 4
+    """Refuse, before allocating, a model whose weights (with their gradients and Adam's two
+    moments) and largest activations cannot fit in this machine's memory
+    (:func:`training_bytes`)."""
+    need = training_bytes(spec.train, dataset.interactions)
     total = _physical_memory()
     if total and need > total:
+        cfg = spec.train
+        what = {
+            "multvae": f"'train.vae_hidden' = {cfg.vae_hidden} and 'train.embedding_size' = "
+            f"{cfg.embedding_size}",
+            "lightgcn": f"'train.embedding_size' = {cfg.embedding_size} and 'train.gcn_layers' "
+            f"= {cfg.gcn_layers}",
+        }.get(cfg.model, f"'train.embedding_size' = {cfg.embedding_size}")
         raise ConfigError(
-            f"'train.embedding_size' = {spec.train.embedding_size} needs about "
-            f"{need / 2**30:,.1f} GiB for the embedding tables and their optimizer state; "
-            f"this machine has {total / 2**30:,.1f} GiB"
+            f"{cfg.model} with {what} needs about {need / 2**30:,.1f} GiB for its weights, "
+            f"their optimizer state and its activations; this machine has "
+            f"{total / 2**30:,.1f} GiB"
         )
+
+
+def training_bytes(config: TrainConfig, interactions: Interactions) -> int:
+    """A lower bound on the memory a training run needs: every weight four times (value,
+    gradient, Adam's two moments) plus the largest activations — LightGCN's K + 1 propagated
+    tables and its normalised adjacency, a MultVAE batch's dense item rows."""
+    users, items, d = interactions.n_users, interactions.n_items, config.embedding_size
+    floats = 4
+    if config.model == "multvae":
+        h = config.vae_hidden
+        weights = items * h + h + h * 2 * d + 2 * d + d * items + items
+        activations = 3 * config.batch_size * items  # input rows, logits, their gradient
+    else:
+        weights = (users + items) * d + items
+        if config.model == "tower-mf":
+            weights += d * d + d
+        activations = 0
+        if config.model == "lightgcn":
+            activations = (config.gcn_layers + 1) * (users + items) * d * 2  # forward, backward
+            activations += 2 * 2 * len(interactions)  # CSR entries of Â, both directions
+    return int((4 * weights + activations) * floats)
 
 
 def _physical_memory() -> int:
@@ -521,7 +550,7 @@ def _rows(emb: Embeddings, order: _Order | None) -> tuple[np.ndarray, np.ndarray
 
 def _evaluate_vectors(emb: Embeddings, order: _Order | None, split: Split, k: int) -> dict:
     users, items, bias = _rows(emb, order)
-    out: dict[str, Any] = {"status": "ok"}
+    out: dict[str, Any] = {"status": "ok", "device": "cpu"}  # stored vectors: scored on the CPU
     scorer = vectors_scorer(users, items, bias)
     for which in ("validation", "test"):
         m = evaluate_split(scorer, split, which, k)

@@ -130,6 +130,7 @@ class AdversarialPenalty(UserPenalty):
         else:
             prior = torch.zeros(1)
         self.register_buffer("prior", prior, persistent=False)
+        self._prior_neg_entropy = float((prior * prior.clamp_min(1e-12).log()).sum())
         hidden = spec.hidden if spec.head == "mlp" else ()
         self.heads = nn.ModuleList(
             make_head(dim, out, hidden, self._gen) for _ in range(spec.n_heads)
@@ -216,10 +217,10 @@ class AdversarialPenalty(UserPenalty):
             return vecs.sum() * 0.0
         terms = []
         for head in self.heads:
-            frozen = {k: p.detach() for k, p in head.named_parameters()}
-            out = torch.func.functional_call(head, frozen, (v,))
+            out = _frozen_forward(head, v)
             if self.kind == "categorical":
-                kl = (self.prior * (self.prior.clamp_min(1e-12).log() - out.log_softmax(1))).sum(1)
+                # KL(π ‖ softmax(out)) = Σ π log π − π·out + logsumexp(out), per user
+                kl = out.logsumexp(1) - out @ self.prior + self._prior_neg_entropy
                 terms.append(kl.mean())
             else:
                 terms.append(out.squeeze(-1).pow(2).mean())
@@ -253,6 +254,16 @@ def build_adversaries(
             f"available: {', '.join(attributes.names) or 'none'}"
         )
     return [AdversarialPenalty(attributes[n], w, dim, spec) for n, w in spec.weights.items()]
+
+
+def _frozen_forward(head: nn.Module, v: torch.Tensor) -> torch.Tensor:
+    """``head(v)`` with the head's weights held fixed (gradient to ``v`` only); a linear head
+    (the default) as one ``F.linear`` on detached weights, any other through
+    ``torch.func.functional_call``."""
+    if isinstance(head, nn.Sequential) and len(head) == 1 and isinstance(head[0], nn.Linear):
+        return F.linear(v, head[0].weight.detach(), head[0].bias.detach())
+    frozen = {k: p.detach() for k, p in head.named_parameters()}
+    return torch.func.functional_call(head, frozen, (v,))
 
 
 def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
