@@ -218,3 +218,18 @@ def test_a_run_directory_brings_its_own_dataset(tmp_path):
     # a plain vector file still has to say whose attributes
     res = runner.invoke(app, ["audit", str(run / "embeddings.npz"), "--attackers", "fast"])
     assert res.exit_code == 2 and "--dataset NAME or --attributes CSV" in res.output
+
+
+def test_auditing_a_diverged_run_says_so(tmp_path):
+    run = tmp_path / "run"
+    bad = [
+        "train",
+        *("--dataset", "synthetic", "--syn-users", "200", "--syn-items", "80", "-q"),
+        *("-e", "8", "--epochs", "6", "--optimizer", "sgd", "--lr", "1e6", "--out", str(run)),
+    ]  # an absurd step size: the user vectors explode
+    res = runner.invoke(app, bad)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "diverged", res.output
+    res = runner.invoke(app, ["audit", str(run), "--attackers", "fast", "-q"])
+    assert res.exit_code == 2 and "is a diverged run" in res.output, res.output
+    assert "Traceback" not in res.output

@@ -91,6 +91,7 @@ def audit(
         from privrec.audit.recommendations import RECOMMENDATION_ATTACKERS
 
         chosen = resolve_attackers(attackers)  # fail on a typo before loading anything
+        _refuse_diverged(vectors)
         attributes_only = attributes is not None and interactions is None
         if attributes_only and dataset not in (None, "csv"):
             raise ConfigError(
@@ -184,6 +185,22 @@ def audit(
                 f"audit written to [bold]{common.escape(str(out))}[/bold] "
                 "(audit.json, audit.csv, audit.md)"
             )
+
+
+def _refuse_diverged(vectors: Path) -> None:
+    """A run directory of a diverged training has no vectors: say so, before any loading."""
+    from privrec.artifacts import read_json
+    from privrec.errors import DataError
+
+    metrics = vectors / "metrics.json"
+    if not (vectors.is_dir() and metrics.is_file() and not (vectors / "embeddings.npz").exists()):
+        return
+    record = read_json(metrics)
+    if isinstance(record, dict) and record.get("status") == "diverged":
+        raise DataError(
+            f"{vectors} is a diverged run ({record.get('reason') or 'no reason recorded'}): "
+            "it has no vectors to audit"
+        )
 
 
 def _recorded_dataset(vectors: Path):
