@@ -282,3 +282,12 @@ def test_the_memory_check_counts_each_models_own_weights(tiny, monkeypatch):
     with pytest.raises(ConfigError, match=r"multvae with 'train.vae_hidden' = 1000000"):
         check_memory(huge, tiny)
     check_memory(RunSpec(dataset=tiny.name, train=TrainConfig.for_model("multvae")), tiny)
+
+
+@pytest.mark.parametrize("model", ["multvae", "lightgcn"])
+def test_a_training_matrix_of_the_wrong_shape_is_refused(model):
+    wrong = sp.csr_matrix((4, 4), dtype=np.float32)
+    with pytest.raises(
+        ConfigError, match=rf"{model}: training matrix has shape \(4, 4\), expected \(5, 4\)"
+    ):
+        build_model(model, 5, 4, 3, 0.1, 0, train=wrong)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from torch import nn
+
+from privrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 TrainingLoop = Literal["pairs", "users"]
 """How a model is trained: on minibatches of (user, positive, negative) triples (``pairs``),
@@ -91,3 +96,12 @@ class Recommender(nn.Module):
             for lo in range(0, self.n_users, chunk_size)
         ]
         return torch.cat(out) if out else torch.zeros(0, device=dev)
+
+
+def check_training_matrix(model: str, train: sp.csr_matrix, n_users: int, n_items: int) -> None:
+    """ConfigError unless the users × items training matrix of a model built from it (MultVAE,
+    LightGCN) has the shape the model is sized for."""
+    if train.shape != (n_users, n_items):
+        raise ConfigError(
+            f"{model}: training matrix has shape {train.shape}, expected {(n_users, n_items)}"
+        )

@@ -21,8 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from privrec.errors import ConfigError
-from privrec.models.base import Recommender
+from privrec.models.base import Recommender, check_training_matrix
 
 
 def normalized_adjacency(train: sp.csr_matrix) -> torch.Tensor:
@@ -75,10 +74,7 @@ class LightGCN(Recommender):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if train.shape != (n_users, n_items):
-            raise ConfigError(
-                f"lightgcn: training matrix has shape {train.shape}, expected {(n_users, n_items)}"
-            )
+        check_training_matrix("lightgcn", train, n_users, n_items)
         self.n_users, self.n_items, self.dim, self.layers = n_users, n_items, dim, layers
         self.user = nn.Embedding(n_users, dim)
         self.item = nn.Embedding(n_items, dim)

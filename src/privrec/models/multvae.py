@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from privrec.errors import ConfigError
-from privrec.models.base import Recommender
+from privrec.models.base import Recommender, check_training_matrix
 
 
 class UserItemRows(nn.Module):
@@ -74,10 +73,7 @@ class MultVAE(Recommender):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        if train.shape != (n_users, n_items):
-            raise ConfigError(
-                f"multvae: training matrix has shape {train.shape}, expected {(n_users, n_items)}"
-            )
+        check_training_matrix("multvae", train, n_users, n_items)
         self.n_users, self.n_items, self.dim = n_users, n_items, dim
         self.dropout, self.beta, self.anneal = dropout, beta, anneal
         self.rows = UserItemRows(train)
