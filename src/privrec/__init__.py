@@ -6,7 +6,8 @@ erase attributes from trained vectors, and sweep the accuracy-vs-leakage trade-o
 
 The curated API (imported on first use, so ``import privrec`` stays light):
 
-* :func:`load_dataset`, :func:`train`, :func:`audit`, :func:`erase`, :func:`load_run`;
+* :func:`load_dataset`, :func:`train`, :func:`audit`, :func:`erase`, :func:`purge`,
+  :func:`load_run`;
 * :class:`Run` (``.metrics``, ``.user_vectors``, ``.recommend()``, ``.save()``),
   :class:`RunSpec`, :class:`TrainConfig`, :class:`AdversarySpec`, :class:`DependenceSpec`,
   :class:`Dataset`, :class:`AuditResult`;
@@ -22,7 +23,7 @@ from privrec._version import __version__
 from privrec.errors import ConfigError, DataError, PrivrecError
 
 if TYPE_CHECKING:
-    from privrec.api import audit, erase, load_dataset, load_run, train
+    from privrec.api import audit, erase, load_dataset, load_run, purge, train
     from privrec.audit.result import AuditResult
     from privrec.data.dataset import Dataset
     from privrec.defences.adversarial.adversary import AdversarySpec
@@ -36,6 +37,7 @@ _LAZY: dict[str, str] = {
     "train": "privrec.api",
     "audit": "privrec.api",
     "erase": "privrec.api",
+    "purge": "privrec.api",
     "load_run": "privrec.api",
     "Run": "privrec.runs.run_result",
     "RunSpec": "privrec.runs.run_spec",
@@ -74,6 +76,7 @@ __all__ = [
     "__version__",
     "audit",
     "erase",
+    "purge",
     "load_dataset",
     "load_run",
     "train",

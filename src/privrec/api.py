@@ -1,4 +1,5 @@
-"""The curated Python API: load data, train (with defences), audit, erase, save, load, recommend.
+"""The curated Python API: load data, train (with defences), audit, erase or purge, save, load,
+recommend.
 
 Every function here is a thin front to the one run pipeline
 (:func:`privrec.runs.pipeline.run_pipeline`) and the one run-directory schema
@@ -15,6 +16,7 @@ Example::
     recs = run.recommend(users=ds.user_ids[:5], k=10)
     run.save("out/run"); again = privrec.load_run("out/run")
     erased = privrec.erase(run, ds, method="leace", attributes=["attr"])
+    purged = privrec.purge("vectors.npz", ds, attributes=["attr"], label_fraction=0.5)
 """
 
 from __future__ import annotations
@@ -205,12 +207,13 @@ def train(
 
 
 def erase(
-    run: Run,
+    run: Run | str | Path,
     dataset: Dataset,
     *,
     method: str = "leace",
     attributes: Sequence[str] | str,
     holdout: float = 0.0,
+    label_fraction: float | None = None,
     options: Mapping[str, Any] | None = None,
     attackers: str | Sequence[str] | None = None,
     folds: int = 5,
@@ -219,15 +222,22 @@ def erase(
     audit_trained: bool = True,
     progress: bool = False,
 ) -> Run:
-    """Erase ``attributes`` from ``run``'s user vectors (LEACE or INLP) and re-evaluate.
+    """Erase ``attributes`` from ``run``'s user vectors (LEACE, INLP or the purge) and
+    re-evaluate.
 
     Args:
-        run: a trained or loaded run of ``dataset``.
-        dataset: the dataset the run was trained on (same users, items and split).
-        method: ``leace`` or ``inlp``.
+        run: a trained or loaded run of ``dataset``, a run directory, or an ``.npz`` of any
+            system's vectors (arrays ``user_ids``, ``user_vectors``, ``item_ids``,
+            ``item_vectors`` and optionally ``item_bias``; scores ``user · item + bias``).
+        dataset: the dataset the vectors were trained on (same users and items; HR@k is
+            measured on its leave-last-out split).
+        method: ``leace``, ``inlp`` or ``purge`` (see :func:`purge`).
         attributes: attributes to erase (a list or a comma-separated string).
         holdout: share of the labelled users whose labels the eraser does not see; the
             audit then scores only these users.
+        label_fraction: share of the users (stratified, seeded draw, recorded as
+            ``label_users``) whose labels the eraser may use; the audit scores the others.
+            Default: the source run's own record, else every user (1.0).
         options: method options (see :func:`privrec.defences.erasure.fit_eraser`).
         attackers: also audit the vectors before and after (default: no audit).
         folds: cross-validation folds of the audit.
@@ -245,6 +255,7 @@ def erase(
 
     names = _names(attributes)
     step = ErasureStep(method, tuple(names), dict(options or {}), holdout, seed)
+    run = _source(run, dataset)
     audit_step = None
     if attackers is not None and not (isinstance(attackers, str) and attackers == "none"):
         audit_step = AuditStep(
@@ -256,8 +267,91 @@ def erase(
             audit_trained,
             progress,
         )
-    spec = run.spec if run.spec is not None else RunSpec(dataset=dataset.name, attackers=None)
+    spec = run.spec
+    if spec is None:
+        spec = RunSpec(
+            dataset=dataset.name, data_options=dict(dataset.options), attackers=None, seed=seed
+        )
+    if label_fraction is not None:
+        if run.label_users is not None:
+            raise ConfigError(
+                "the source run already records the users whose labels its defences saw "
+                "(label_users.txt): erase it without label_fraction"
+            )
+        spec = dataclasses.replace(spec, label_fraction=label_fraction)
     return run_pipeline(spec, dataset, source=run, erasure=step, audit=audit_step)
+
+
+def purge(
+    vectors: Run | str | Path,
+    dataset: Dataset,
+    *,
+    attributes: Sequence[str] | str,
+    label_fraction: float | None = None,
+    leace: bool = False,
+    options: Mapping[str, Any] | None = None,
+    attackers: str | Sequence[str] | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    jobs: int = 1,
+    audit_trained: bool = True,
+    progress: bool = False,
+) -> Run:
+    """Purge ``attributes`` from trained user vectors (attribute unlearning with ranking
+    preservation, :mod:`privrec.defences.erasure.purge`) and re-evaluate.
+
+    Only the user vectors move: a learned map makes each attribute's groups
+    indistinguishable (multi-bandwidth MMD over all labelled users) while keeping every
+    user's top-k list; ``leace=True`` follows it with LEACE. The map applies to every user, so
+    with ``label_fraction < 1`` the users whose labels it never saw are purged too, and the
+    audit scores exactly them.
+
+    Args:
+        vectors: a run, a run directory or an ``.npz`` of any system's vectors (see
+            :func:`erase`).
+        dataset: the dataset the vectors were trained on.
+        attributes: categorical attributes to purge.
+        label_fraction: share of the users whose labels the purge may use (see :func:`erase`).
+        leace: follow the purge with LEACE (fitted on the purged label users).
+        options: other options of :func:`~privrec.defences.erasure.purge.fit_purge`
+            (``weight``, ``steps``, ``top_k``, ``margin``...).
+        attackers, folds, seed, jobs, audit_trained, progress: as in :func:`erase`.
+
+    Returns:
+        The purged :class:`~privrec.runs.run_result.Run` (``metrics["erasure"]`` records the
+        top-k overlap with the original lists; ``run.save(path)`` writes the run directory).
+    """
+    if "leace" in dict(options or {}):
+        raise ConfigError("give leace= as its own argument, not in options")
+    return erase(
+        vectors,
+        dataset,
+        method="purge",
+        attributes=attributes,
+        label_fraction=label_fraction,
+        options={**dict(options or {}), "leace": leace},
+        attackers=attackers,
+        folds=folds,
+        seed=seed,
+        jobs=jobs,
+        audit_trained=audit_trained,
+        progress=progress,
+    )
+
+
+def _source(vectors: Run | str | Path, dataset: Dataset) -> Run:
+    """A run to erase: as given, read from a run directory, or built from a model's ``.npz``."""
+    from privrec.runs.run_result import Run
+
+    if isinstance(vectors, Run):
+        return vectors
+    path = Path(vectors)
+    if path.is_dir():
+        return load_run(path)
+    from privrec.audit.vectors_io import load_model_vectors
+
+    emb = load_model_vectors(path)
+    return Run(spec=None, metrics={}, embeddings=emb, dataset=dataset.name, path=str(path))
 
 
 def load_run(path: str | Path) -> Run:
@@ -295,4 +389,13 @@ def dataset_of_run(run: Run, progress: bool = False, **overrides: Any) -> Datase
     return load_spec_dataset(spec, progress=progress)
 
 
-__all__ = ["audit", "dataset_of_run", "erase", "load_dataset", "load_run", "train", "train_spec"]
+__all__ = [
+    "audit",
+    "dataset_of_run",
+    "erase",
+    "load_dataset",
+    "load_run",
+    "purge",
+    "train",
+    "train_spec",
+]

@@ -12,13 +12,17 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from privrec.artifacts import load_embeddings
+from privrec.artifacts import Embeddings, load_embeddings
 from privrec.data.parsing import open_binary, read_bytes
 from privrec.errors import ConfigError, DataError
 
 VECTOR_FORMATS = "a privrec run directory, .npz, .npy (with an ids file), .csv or .parquet"
 _NPZ_EXPECTED = "a .npz archive (numpy.savez) holding arrays user_ids and user_vectors"
 _NPY_EXPECTED = "a .npy array (numpy.save)"
+_MODEL_EXPECTED = (
+    "a .npz archive (numpy.savez) holding arrays user_ids, user_vectors, item_ids, "
+    "item_vectors and optionally item_bias"
+)
 #: errors of a damaged zip archive or of its compressed members
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
@@ -74,6 +78,71 @@ def load_vectors(
         return _from_table(path, id_column)
     raise DataError(
         f"{path}: unknown vectors format {suffix or '(no suffix)'}; expected {VECTOR_FORMATS}"
+    )
+
+
+MODEL_ARRAYS = ("user_ids", "user_vectors", "item_ids", "item_vectors")
+"""Arrays a model's ``.npz`` must hold (``item_bias`` is optional: zeros when absent)."""
+
+
+def load_model_vectors(path: Path) -> Embeddings:
+    """Load a whole model's vectors: a privrec run directory (its ``embeddings.npz``) or an
+    ``.npz`` with arrays ``user_ids``, ``user_vectors``, ``item_ids``, ``item_vectors`` and
+    optionally ``item_bias`` (zeros when absent), e.g. exported from another library. Scores
+    are ``user · item + bias``. Never unpickles; every problem is a one-line
+    :class:`DataError` naming the file and the array."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.is_dir():
+        emb_file = path / "embeddings.npz"
+        if emb_file.is_file():
+            _check_npz(emb_file)
+        try:
+            return load_embeddings(path)
+        except _ZIP_ERRORS as exc:
+            raise DataError(
+                f"{emb_file}: {_zip_problem(exc)}; expected {_MODEL_EXPECTED}"
+            ) from None
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"{path}: expected a privrec run directory or {_MODEL_EXPECTED}")
+    _check_npz(path)  # every member's header against its size, before anything is allocated
+    with open_binary(path, _MODEL_EXPECTED) as f, zipfile.ZipFile(f) as zf:
+        names = {n.removesuffix(".npy") for n in zf.namelist()}
+    keys = MODEL_ARRAYS + (("item_bias",) if "item_bias" in names else ())
+    missing = [k for k in MODEL_ARRAYS if k not in names]
+    if missing:
+        raise DataError(
+            f"{path}: missing array(s) {', '.join(missing)}; expected {_MODEL_EXPECTED}"
+        )
+    arrays = _read_npz(path, keys)
+    users = _aligned(path, arrays["user_ids"], arrays["user_vectors"])
+    items = np.asarray(arrays["item_vectors"])
+    if items.ndim != 2 or items.shape[1] != users.shape[1]:
+        raise DataError(
+            f"{path}: array 'item_vectors' must be items × {users.shape[1]} (the user vectors' "
+            f"dimension), got shape {items.shape}"
+        )
+    item_ids = np.asarray(arrays["item_ids"])
+    if item_ids.ndim != 1 or len(item_ids) != len(items):
+        raise DataError(f"{path}: {item_ids.size} item ids for {len(items)} item vectors")
+    bias = np.asarray(arrays.get("item_bias", np.zeros(len(items))))
+    if bias.shape != (len(items),):
+        raise DataError(
+            f"{path}: array 'item_bias' must have one value per item ({len(items)}), "
+            f"got shape {bias.shape}"
+        )
+    for name, arr in (("user_vectors", users), ("item_vectors", items), ("item_bias", bias)):
+        if not np.issubdtype(arr.dtype, np.number):
+            raise DataError(f"{path}: array '{name}' must be numeric, got dtype {arr.dtype}")
+        if arr.size and not np.isfinite(arr).all():
+            raise DataError(f"{path}: array '{name}' contains NaN or infinite values")
+    return Embeddings(
+        _ids(arrays["user_ids"]),
+        users.astype(np.float32),
+        _ids(item_ids),
+        items.astype(np.float32),
+        bias.astype(np.float32),
     )
 
 

@@ -65,6 +65,11 @@ def _value(raw: str, tp: Any, where: str) -> Any:
         if low in ("none", "null") and len(args) < len(get_args(tp)):
             return None
         tp = args[0] if len(args) == 1 else str
+    if get_origin(tp) is tuple:  # tuple[X, ...]: comma-separated values
+        parts = [p.strip() for p in raw.split(",") if p.strip()]
+        if not parts:
+            raise ConfigError(f"{where}: expected comma-separated values, got {raw!r}")
+        return tuple(_value(p, get_args(tp)[0], where) for p in parts)
     if get_origin(tp) is Literal:
         if raw not in get_args(tp):
             shown = ", ".join(map(str, get_args(tp)))

@@ -407,7 +407,7 @@ def _spread(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean(0, keepdim=True)).pow(2).sum(-1).mean().sqrt().clamp_min(1e-12)
 
 
-def _fourier(
+def fourier_features(
     x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, sigma: float, multipliers: tuple[float, ...]
 ) -> torch.Tensor:
     """Random Fourier features of Gaussian kernels with bandwidths ``m · sigma``: ``(B, n, D)``
@@ -494,7 +494,7 @@ class _DependencePenalty(UserPenalty):
             self._draw_features(vecs.shape[1])
         assert self._rff is not None  # drawn just above
         w, b = (t.to(vecs.device) for t in self._rff)
-        return _fourier(vecs, w, b, median_bandwidth(vecs), self.spec.multipliers)
+        return fourier_features(vecs, w, b, median_bandwidth(vecs), self.spec.multipliers)
 
     def kernels(self, vecs: torch.Tensor) -> torch.Tensor:
         """``(B, n, n)``: the kernel matrix of ``vecs`` at each of the B bandwidths."""
@@ -599,7 +599,7 @@ class HSICPenalty(_DependencePenalty):
         v = ((v - v.mean()) / v.std().clamp_min(1e-12))[:, None]
         assert self._label_rff is not None, "represent() draws the features first"
         w, b = (t.to(v.device) for t in self._label_rff)
-        return _fourier(v, w, b, median_bandwidth(v), (1.0,))[0]
+        return fourier_features(v, w, b, median_bandwidth(v), (1.0,))[0]
 
     @property
     def _loss_normalized(self) -> bool:

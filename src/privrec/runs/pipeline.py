@@ -39,7 +39,7 @@ class ErasureStep:
     """Post-hoc erasure of the user vectors (see :func:`privrec.defences.erasure.fit_eraser`).
 
     Attributes:
-        method: ``leace`` or ``inlp``.
+        method: ``leace``, ``inlp`` or ``purge``.
         attributes: attributes to erase (empty: the audited ones).
         options: method options.
         holdout: share of the labelled users (seeded draw) whose labels the eraser does not
@@ -596,7 +596,12 @@ def _erase(
     t0 = time.perf_counter()
     users, items, bias = _rows(emb, order)
     ids = dataset.interactions.user_ids
-    eraser = fit_eraser(ids, users, fit_attrs, list(names), step.method, step.seed, **step.options)
+    extra: dict[str, Any] = {}
+    if step.method == "purge":  # it keeps each user's served list: items and seen items
+        extra = {"items": (items, bias), "seen": split.train.csr}
+    eraser = fit_eraser(
+        ids, users, fit_attrs, list(names), step.method, step.seed, **extra, **step.options
+    )
     erased = eraser(users)
     seconds = time.perf_counter() - t0
     scorer = vectors_scorer(erased, items, bias)
@@ -611,6 +616,8 @@ def _erase(
         "seconds": seconds,
         "holdout": step.holdout,
     }
+    overlap = {k: v for k, v in eraser.info.items() if k.endswith("_overlap")}
+    metrics["erasure"].update(overlap)
     if order is not None:  # back to the source file's row order
         rows = np.empty_like(erased)
         rows[order[0]] = erased

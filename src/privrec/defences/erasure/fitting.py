@@ -1,4 +1,4 @@
-"""Fitting an eraser by method name (LEACE or INLP) and applying it."""
+"""Fitting an eraser by method name (LEACE, INLP or the purge) and applying it."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from privrec.data.attributes import UserAttributes
 from privrec.defences.erasure.affine import AffineEraser, aligned_attributes, check_vectors
 from privrec.defences.erasure.inlp import fit_inlp
 from privrec.defences.erasure.leace import fit_leace
+from privrec.defences.erasure.purge import PurgeMap, fit_purge
 from privrec.errors import ConfigError, DataError
 
-METHODS: tuple[str, ...] = ("leace", "inlp")
+METHODS: tuple[str, ...] = ("leace", "inlp", "purge")
 """Erasure methods accepted by :func:`fit_eraser`."""
 
 
@@ -27,8 +28,10 @@ def fit_eraser(
     names: Sequence[str],
     method: str = "leace",
     seed: int = 0,
+    items: tuple[np.ndarray, np.ndarray] | None = None,
+    seen: Any = None,
     **options,
-) -> AffineEraser:
+) -> AffineEraser | PurgeMap:
     """Fit an eraser of ``names`` on the users whose labels are known.
 
     Args:
@@ -36,9 +39,15 @@ def fit_eraser(
         user_vectors: (n_users, dim) vectors.
         attributes: private attributes (any order; every user id must have a row).
         names: attributes to erase (a list, or a comma-separated string).
-        method: ``"leace"`` (:func:`privrec.defences.erasure.leace.fit_leace`) or ``"inlp"``
-            (:func:`privrec.defences.erasure.inlp.fit_inlp`).
-        seed: seed of every random choice (INLP's held-out split; LEACE is deterministic).
+        method: ``"leace"`` (:func:`privrec.defences.erasure.leace.fit_leace`), ``"inlp"``
+            (:func:`privrec.defences.erasure.inlp.fit_inlp`) or ``"purge"``
+            (:func:`privrec.defences.erasure.purge.fit_purge`, a non-affine map).
+        seed: seed of every random choice (INLP's held-out split, the purge's initialisation
+            and samples; LEACE is deterministic).
+        items: ``(item_vectors, item_bias)`` scoring the vectors (the purge keeps each
+            user's top-k list; required for it, unused by the others).
+        seen: (users × items) training interactions, in the rows' order (the purge leaves
+            them out of the lists it keeps).
         **options (object): method options (keyword arguments of the chosen method), see the
             two functions.
     """
@@ -53,6 +62,10 @@ def fit_eraser(
     x64 = x.astype(np.float64)
     if method == "leace":
         return fit_leace(x64, attrs, **checked_options(method, options))
+    if method == "purge":
+        if items is None:
+            raise ConfigError("the purge needs the item vectors and biases (items=) it keeps")
+        return fit_purge(x64, attrs, items, seen, seed=seed, **checked_options(method, options))
     return fit_inlp(x64, attrs, seed=seed, **checked_options(method, options))
 
 
@@ -63,20 +76,24 @@ def erase_vectors(
     names: Sequence[str],
     method: str = "leace",
     seed: int = 0,
+    items: tuple[np.ndarray, np.ndarray] | None = None,
+    seen: Any = None,
     **options,
 ) -> np.ndarray:
     """Erase ``names`` from ``user_vectors``: fit on users with known labels, apply to all.
 
     Returns float32 vectors of the same shape, in the same row order. See :func:`fit_eraser`.
     """
-    eraser = fit_eraser(user_ids, user_vectors, attributes, names, method, seed, **options)
+    eraser = fit_eraser(
+        user_ids, user_vectors, attributes, names, method, seed, items, seen, **options
+    )
     return eraser(user_vectors)
 
 
 def option_types(method: str) -> dict[str, Any]:
     """The options of an erasure method and their types (its fitting function's keyword-only
     parameters, less the seed)."""
-    fn = {"leace": fit_leace, "inlp": fit_inlp}.get(method)
+    fn = {"leace": fit_leace, "inlp": fit_inlp, "purge": fit_purge}.get(method)
     if fn is None:
         raise ConfigError(
             f"unknown erasure method {method!r}; expected one of: {', '.join(METHODS)}"
