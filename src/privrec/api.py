@@ -315,7 +315,12 @@ def purge(
         leace: follow the purge with LEACE (fitted on the purged label users).
         options: other options of :func:`~privrec.defences.erasure.purge.fit_purge`
             (``weight``, ``steps``, ``top_k``, ``margin``...).
-        attackers, folds, seed, jobs, audit_trained, progress: as in :func:`erase`.
+        attackers: also audit the vectors before and after (default: no audit).
+        folds: cross-validation folds of the audit.
+        seed: seed of the purge, the label draw and the audit.
+        jobs: worker processes of the audit.
+        audit_trained: with ``attackers``, also audit the vectors before the purge.
+        progress: show the audit's progress bar.
 
     Returns:
         The purged :class:`~privrec.runs.run_result.Run` (``metrics["erasure"]`` records the

@@ -189,7 +189,7 @@ def purge(
         False, "--leace/--no-leace", help="Follow the purge with LEACE (on the label users)."
     ),
     weight: float = typer.Option(
-        10.0, "--weight", help="Weight of the group distance against the ranking loss."
+        3.0, "--weight", help="Weight of the group distance against the ranking loss."
     ),
     steps: int = typer.Option(300, "--steps", help="Optimisation steps of the purge map."),
     top_k: int = typer.Option(10, "--top-k", help="Length of the lists the purge keeps."),
