@@ -37,6 +37,25 @@ LabelFractionOpt = typer.Option(
 )
 
 
+OutOpt = typer.Option(..., "--out", "-o", help="New run directory to write.", show_default=False)
+AttributesCsvOpt = typer.Option(
+    None, "--attributes-csv", help="csv dataset: user-attributes CSV file."
+)
+AttackersOpt = typer.Option(
+    "paper",
+    "--attackers",
+    help="Audit preset (paper, strong, all, fast), a comma list of attackers, or 'none'.",
+)
+FoldsOpt = typer.Option(5, "--folds", help="Audit cross-validation folds.")
+JobsOpt = typer.Option(1, "--jobs", "-j", help="Audit worker processes.")
+NoSourceAuditOpt = typer.Option(
+    False, "--no-source-audit", help="Do not audit the source vectors (no 'before' leakage)."
+)
+KOpt = typer.Option(10, "--k", help="Cut-off of HR@k / NDCG@k.")
+OverwriteOpt = typer.Option(False, help="Replace an existing output directory.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
 def erase(
     run_dir: Path = SourceArg,
     method: str = typer.Option("leace", "--method", "-m", help="leace, inlp or purge."),
@@ -47,18 +66,14 @@ def erase(
         help="Attributes to erase, comma-separated (e.g. gender,age).",
         show_default=False,
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="New run directory to write.", show_default=False
-    ),
+    out: Path = OutOpt,
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="Dataset of the run (default: the one in its config.json)."
     ),
     data_dir: Path | None = common.DataDirOpt,
     data_url: str | None = common.DataUrlOpt,
     interactions: Path | None = common.InteractionsOpt,
-    attributes_csv: Path | None = typer.Option(
-        None, "--attributes-csv", help="csv dataset: user-attributes CSV file."
-    ),
+    attributes_csv: Path | None = AttributesCsvOpt,
     user_col: str = common.UserColOpt,
     item_col: str = common.ItemColOpt,
     time_col: str = common.TimeColOpt,
@@ -87,13 +102,9 @@ def erase(
         "classifier=logistic|svm, C, tol, dev_fraction, rank_per_iteration. purge: see "
         "privrec purge --help.",
     ),
-    attackers: str = typer.Option(
-        "paper",
-        "--attackers",
-        help="Audit preset (paper, strong, all, fast), a comma list of attackers, or 'none'.",
-    ),
-    folds: int = typer.Option(5, "--folds", help="Audit cross-validation folds."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Audit worker processes."),
+    attackers: str = AttackersOpt,
+    folds: int = FoldsOpt,
+    jobs: int = JobsOpt,
     holdout: float = typer.Option(
         0.0,
         "--holdout",
@@ -101,13 +112,11 @@ def erase(
         "(0: fit and audit on all labelled users).",
     ),
     label_fraction: float | None = LabelFractionOpt,
-    no_source_audit: bool = typer.Option(
-        False, "--no-source-audit", help="Do not audit the source vectors (no 'before' leakage)."
-    ),
-    k: int = typer.Option(10, "--k", help="Cut-off of HR@k / NDCG@k."),
+    no_source_audit: bool = NoSourceAuditOpt,
+    k: int = KOpt,
     seed: int = typer.Option(0, "--seed", help="Seed of the eraser and the audit."),
-    overwrite: bool = typer.Option(False, help="Replace an existing output directory."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    overwrite: bool = OverwriteOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Erase private attributes from trained user vectors (LEACE, INLP or the purge) and
     re-evaluate.
@@ -166,9 +175,7 @@ def purge(
         help="Categorical attributes to purge, comma-separated (e.g. gender,age).",
         show_default=False,
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="New run directory to write.", show_default=False
-    ),
+    out: Path = OutOpt,
     dataset: str | None = typer.Option(
         None,
         "--dataset",
@@ -178,9 +185,7 @@ def purge(
     data_dir: Path | None = common.DataDirOpt,
     data_url: str | None = common.DataUrlOpt,
     interactions: Path | None = common.InteractionsOpt,
-    attributes_csv: Path | None = typer.Option(
-        None, "--attributes-csv", help="csv dataset: user-attributes CSV file."
-    ),
+    attributes_csv: Path | None = AttributesCsvOpt,
     user_col: str = common.UserColOpt,
     item_col: str = common.ItemColOpt,
     time_col: str = common.TimeColOpt,
@@ -200,20 +205,14 @@ def purge(
         help="Other purge option KEY=VALUE (repeatable): learning_rate, hidden, margin, "
         "random_negatives, bandwidths (comma list of median-distance multiples), sample.",
     ),
-    attackers: str = typer.Option(
-        "paper",
-        "--attackers",
-        help="Audit preset (paper, strong, all, fast), a comma list of attackers, or 'none'.",
-    ),
-    folds: int = typer.Option(5, "--folds", help="Audit cross-validation folds."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Audit worker processes."),
-    no_source_audit: bool = typer.Option(
-        False, "--no-source-audit", help="Do not audit the source vectors (no 'before' leakage)."
-    ),
-    k: int = typer.Option(10, "--k", help="Cut-off of HR@k / NDCG@k."),
+    attackers: str = AttackersOpt,
+    folds: int = FoldsOpt,
+    jobs: int = JobsOpt,
+    no_source_audit: bool = NoSourceAuditOpt,
+    k: int = KOpt,
     seed: int = typer.Option(0, "--seed", help="Seed of the purge, the label draw and the audit."),
-    overwrite: bool = typer.Option(False, help="Replace an existing output directory."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    overwrite: bool = OverwriteOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Purge private attributes from trained user vectors (attribute unlearning).
 
