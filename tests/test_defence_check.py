@@ -100,3 +100,29 @@ def test_family1_random_vectors_pass():
     ids, x, attrs, _ = _planted(shift=0.0)
     check = check_defence(ids, x, attrs, ["attr"], {}, 0, "all labelled users")
     assert check["verdict"] == "ok" and abs(check["attributes"]["attr"]["roc_auc"] - 0.5) < 0.1
+
+
+def _one_signal(n: int, strength: float, seed: int):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 6))
+    x[:, 0] += strength * (labels - 0.5)
+    attrs = UserAttributes(np.arange(n), {"a": Attribute("a", "categorical", labels, ("x", "y"))})
+    return x, attrs
+
+
+def test_family1_a_post_hoc_defence_that_makes_leakage_worse_is_leaky():
+    n = 800
+    x, attrs = _one_signal(n, 1.2, seed=4)  # readable (AUC ≈ 0.8), far from a give-away
+    noise = np.random.default_rng(5).normal(size=x.shape)  # the same users, nothing to read
+    worse = check_defence(np.arange(n), x, attrs, ["a"], {}, 0, "all", source_vectors=noise)
+    assert worse["verdict"] == "leaky", worse
+    assert "made it more readable" in worse["reason"]
+    figures = worse["attributes"]["a"]
+    assert figures["roc_auc"] < 0.95 and figures["source_roc_auc"] < 0.6
+    # the other way round (the defence removed the signal) is no alarm
+    better = check_defence(np.arange(n), noise, attrs, ["a"], {}, 0, "all", source_vectors=x)
+    assert better["verdict"] == "ok", better
+    # and without a source, a readable but not given-away attribute is no alarm either
+    plain = check_defence(np.arange(n), x, attrs, ["a"], {}, 0, "all")
+    assert plain["verdict"] == "ok" and "source_roc_auc" not in plain["attributes"]["a"]

@@ -14,6 +14,9 @@ its verdict:
   readable than the in-training heads claim: the more accurate fresh probe's accuracy exceeds
   the heads' (or the majority rate, when the heads do worse than that) by more than
   :data:`HEAD_MARGIN` and three fold spreads;
+* for a post-hoc defence (erasure, purge), ``leaky`` also when a fresh probe reads an attribute
+  better after the defence than before it (ROC-AUC higher by more than :data:`SOURCE_MARGIN`
+  and three combined fold spreads) — the defence made it worse;
 * ``ok`` otherwise — which is no claim of privacy: the audit, with the strongest attackers,
   measures how much is left.
 
@@ -36,6 +39,9 @@ FOLDS = 3
 """Cross-validation folds of the check."""
 GIVEAWAY_AUC = 0.95
 """A defended attribute read at this ROC-AUC (or more) is given away."""
+SOURCE_MARGIN = 0.02
+"""How much more readable (ROC-AUC) than before a post-hoc defence a fresh probe may find an
+attribute before the defence is called counter-productive."""
 HEAD_MARGIN = 0.05
 """How much better than the in-training heads (accuracy) a fresh probe may read an attribute
 before the heads' claim is called false."""
@@ -62,6 +68,8 @@ def check_defence(
     population: str,
     audit: Any = None,
     audit_folds: int = 5,
+    source_vectors: np.ndarray | None = None,
+    source_audit: Any = None,
 ) -> dict:
     """Probe ``vectors`` for the categorical ``names`` and return the check's record:
     ``{"probes", "folds", "population", "attributes": {name: figures}, "verdict", "reason"}``.
@@ -69,8 +77,12 @@ def check_defence(
     ``head_accuracy``: the in-training heads' accuracy per attribute at the kept epoch (only
     for adversarial defences). ``audit``: the run's own audit of the same vectors on the same
     users, if it has one; when it already ran both probes on every attribute, its figures are
-    used (with its ``audit_folds``) instead of fitting the probes again."""
-    from privrec.audit.core import audit_vectors
+    used (with its ``audit_folds``) instead of fitting the probes again.
+
+    ``source_vectors``: for a post-hoc defence (erasure, purge), the vectors before it (rows
+    aligned to ``vectors``; ``source_audit`` their audit, used the same way). The run is then
+    also ``leaky`` when the fresh probes read an attribute *better* than on the source vectors,
+    by more than :data:`SOURCE_MARGIN` and three combined fold spreads of ROC-AUC."""
 
     categorical = [n for n in names if n in attributes and attributes[n].kind == "categorical"]
     record: dict[str, Any] = {
@@ -84,23 +96,13 @@ def check_defence(
     if not categorical:
         return record
     if audit is not None and _covers(audit.table, categorical):
-        table = audit.table
         record["folds"] = audit_folds
         record["from_audit"] = True
-    else:
-        table = audit_vectors(
-            user_ids,
-            vectors,
-            attributes,
-            names=categorical,
-            attackers=list(PROBES),
-            folds=FOLDS,
-            seed=seed,
-            jobs=1,
-            progress=False,
-        ).table
+    table = _probe_table(user_ids, vectors, attributes, categorical, seed, audit)
     reasons = []
-    table = table[table["attacker"].isin(PROBES)]
+    before = None
+    if source_vectors is not None:
+        before = _probe_table(user_ids, source_vectors, attributes, categorical, seed, source_audit)
     for name in categorical:
         rows = table[table["attribute"] == name]
         if rows.empty:
@@ -127,6 +129,16 @@ def check_defence(
                 f"{name}: a fresh {figures['strongest_probe']} reads it at ROC-AUC {auc:.3f} "
                 f"(± {spread:.3f}) — the defence gave it away"
             )
+        elif before is not None and _best(before, name) is not None:
+            auc0, spread0 = _best(before, name)  # type: ignore[misc]
+            figures["source_roc_auc"] = auc0
+            figures["source_roc_auc_spread"] = spread0
+            if auc - auc0 > max(SOURCE_MARGIN, 3 * float(np.hypot(spread, spread0))):
+                reasons.append(
+                    f"{name}: a fresh {figures['strongest_probe']} reads it at ROC-AUC {auc:.3f}"
+                    f" (± {spread:.3f}) after the defence but {auc0:.3f} (± {spread0:.3f}) "
+                    "before it — the defence made it more readable"
+                )
         elif "head_accuracy" in figures:
             # reaching the majority rate reads nothing: heads below it claim no less than that
             claim = max(figures["head_accuracy"], figures["majority"])
@@ -143,6 +155,43 @@ def check_defence(
         record["verdict"] = "leaky"
         record["reason"] = "; ".join(reasons)
     return record
+
+
+def _probe_table(
+    user_ids: np.ndarray,
+    vectors: np.ndarray,
+    attributes: UserAttributes,
+    names: Sequence[str],
+    seed: int,
+    audit: Any,
+) -> Any:
+    """The probes' rows for ``names``: from ``audit`` when it ran them all, else fitted."""
+    from privrec.audit.core import audit_vectors
+
+    if audit is not None and _covers(audit.table, names):
+        table = audit.table
+    else:
+        table = audit_vectors(
+            user_ids,
+            vectors,
+            attributes,
+            names=list(names),
+            attackers=list(PROBES),
+            folds=FOLDS,
+            seed=seed,
+            jobs=1,
+            progress=False,
+        ).table
+    return table[table["attacker"].isin(PROBES)]
+
+
+def _best(table: Any, name: str) -> tuple[float, float] | None:
+    """``(ROC-AUC, its fold spread)`` of the strongest probe of ``name``."""
+    rows = table[table["attribute"] == name]
+    if rows.empty:
+        return None
+    best = rows.iloc[int(np.nanargmax(rows["roc_auc"].to_numpy(dtype=float)))]
+    return float(best["roc_auc"]), float(best["roc_auc_std"])
 
 
 def _covers(table: Any, names: Sequence[str]) -> bool:

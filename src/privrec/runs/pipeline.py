@@ -225,6 +225,8 @@ def run_pipeline(
                 audit,
                 metrics,
                 label_users is not None,
+                trained_embeddings,
+                trained_audit,
             )
             timings["check_seconds"] = time.perf_counter() - t0
     timings["seconds"] = time.perf_counter() - started
@@ -672,6 +674,8 @@ def _check_defence(
     audit: AuditStep | None,
     metrics: dict,
     held_out: bool = False,
+    source: Embeddings | None = None,
+    source_audit: Any = None,
 ) -> None:
     """The post-hoc defence check (:mod:`privrec.runs.defence_check`), recorded in
     ``metrics["defence_check"]``; a leaky verdict makes the run's status ``leaky``."""
@@ -703,6 +707,8 @@ def _check_defence(
         population,
         audit=final_audit,
         audit_folds=audit.folds if audit is not None else 5,
+        source_vectors=_rows(source, order)[0] if source is not None else None,
+        source_audit=source_audit,
     )
     metrics["defence_check"] = check
     if check["verdict"] == "leaky":
