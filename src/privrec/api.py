@@ -255,7 +255,7 @@ def erase(
 
     names = _names(attributes)
     step = ErasureStep(method, tuple(names), dict(options or {}), holdout, seed)
-    run = _source(run, dataset)
+    run = source_run(run, dataset.name)
     audit_step = None
     if attackers is not None and not (isinstance(attackers, str) and attackers == "none"):
         audit_step = AuditStep(
@@ -344,19 +344,27 @@ def purge(
     )
 
 
-def _source(vectors: Run | str | Path, dataset: Dataset) -> Run:
-    """A run to erase: as given, read from a run directory, or built from a model's ``.npz``."""
+def source_run(vectors: Run | str | Path, dataset: str | None = None) -> Run:
+    """The run a post-hoc defence starts from: ``vectors`` as given, read from a run directory,
+    or built from a model's ``.npz`` (:func:`privrec.audit.vectors_io.load_model_vectors`),
+    which records no dataset: ``dataset`` names it (required then)."""
     from privrec.runs.run_result import Run
 
     if isinstance(vectors, Run):
         return vectors
     path = Path(vectors)
+    if not path.exists():
+        raise DataError(f"{path}: no such run directory or .npz file")
     if path.is_dir():
         return load_run(path)
+    if dataset is None:
+        raise ConfigError(
+            f"{path} is not a run directory: name the dataset its vectors were trained on"
+        )
     from privrec.audit.vectors_io import load_model_vectors
 
     emb = load_model_vectors(path)
-    return Run(spec=None, metrics={}, embeddings=emb, dataset=dataset.name, path=str(path))
+    return Run(spec=None, metrics={}, embeddings=emb, dataset=dataset, path=str(path))
 
 
 def load_run(path: str | Path) -> Run:
@@ -401,6 +409,7 @@ __all__ = [
     "load_dataset",
     "load_run",
     "purge",
+    "source_run",
     "train",
     "train_spec",
 ]

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from privrec.cli import common
 from privrec.cli.common import cli_errors, console
-from privrec.errors import ConfigError, DataError
+from privrec.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -307,13 +307,11 @@ def _defend(
     quiet: bool,
 ) -> None:
     """The work of ``erase`` and ``purge``: check everything, load, defend, save, report."""
-    from privrec.api import dataset_of_run, load_run
+    from privrec.api import dataset_of_run, source_run
     from privrec.api import erase as erase_run
     from privrec.artifacts import check_writable
-    from privrec.audit.vectors_io import load_model_vectors
     from privrec.defences.erasure.fitting import checked_options
     from privrec.runs.pipeline import AuditStep, ErasureStep
-    from privrec.runs.run_result import Run
     from privrec.runs.run_spec import RunSpec
 
     names = [n.strip() for n in attributes.split(",") if n.strip()]
@@ -329,23 +327,12 @@ def _defend(
     check_writable(out, overwrite=overwrite)
     if out.resolve() == source_path.resolve():
         raise ConfigError("the output directory must differ from the source run directory")
-    if not source_path.exists():
-        raise DataError(f"{source_path}: no such run directory or .npz file")
-    if source_path.is_dir():
-        source = load_run(source_path)
-    else:
-        if data.dataset is None:
-            raise ConfigError(
-                f"{source_path} is not a run directory: pass --dataset (the data its vectors "
-                "were trained on)"
-            )
-        source = Run(
-            spec=None,
-            metrics={},
-            embeddings=load_model_vectors(source_path),
-            dataset=data.dataset,
-            path=str(source_path),
+    if source_path.is_file() and data.dataset is None:
+        raise ConfigError(
+            f"{source_path} is not a run directory: pass --dataset (the data its vectors "
+            "were trained on)"
         )
+    source = source_run(source_path, data.dataset)  # an .npz is checked before data loads
     name = data.dataset or source.dataset
     if not name:
         raise ConfigError(f"{source_path}/config.json records no dataset: pass --dataset")
