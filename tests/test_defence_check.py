@@ -9,12 +9,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import privrec
 from privrec.cli.app import app
 from privrec.data.attributes import Attribute, UserAttributes
 from privrec.runs.defence_check import check_defence
+from privrec.training.penalty import UserPenalty
 
 runner = CliRunner()
 SMALL = ["train", "--syn-users", "600", "--syn-items", "150", "-e", "8", "--epochs", "8", "-q"]
@@ -126,3 +128,64 @@ def test_family1_a_post_hoc_defence_that_makes_leakage_worse_is_leaky():
     # and without a source, a readable but not given-away attribute is no alarm either
     plain = check_defence(np.arange(n), x, attrs, ["a"], {}, 0, "all")
     assert plain["verdict"] == "ok" and "source_roc_auc" not in plain["attributes"]["a"]
+
+
+class _Planting(UserPenalty):
+    """A hostile 'defence' for the test: pulls every third user's first coordinate to ±3 by
+    their label, so the attribute becomes readable (but not given away: the other users keep
+    what a plain model leaks)."""
+
+    name = "planting"
+
+    def __init__(self, labels: np.ndarray):
+        super().__init__()
+        self.register_buffer("labels", torch.as_tensor(labels, dtype=torch.float32))
+
+    def forward(self, user_vecs, users, progress):
+        planted = users % 3 == 0
+        target = 3.0 * (2 * self.labels[users] - 1)
+        gap = (user_vecs[:, 0] - target) ** 2
+        return (gap * planted).sum() / planted.sum().clamp(min=1), {}
+
+
+def test_family1_a_penalty_defence_that_makes_leakage_worse_than_its_plain_twin_is_leaky(
+    monkeypatch,
+):
+    from privrec.runs import pipeline
+
+    def hostile(spec, dataset, attributes=None):
+        if spec.dependence is None:  # the plain twin
+            return []
+        attrs = (attributes or dataset.attributes).align_to(dataset.interactions.user_ids)
+        return [_Planting(attrs["attr"].values.clip(min=0))]
+
+    monkeypatch.setattr(pipeline, "build_penalties", hostile)
+    ds = privrec.load_dataset("synthetic", seed=3, n_users=900, n_items=150, strength=0.0)
+    options = dict(embedding_size=8, epochs=10, learning_rate=0.05, patience=0, mmd={"attr": 1.0})
+    run = privrec.train(ds, **options)
+    check = run.metrics["defence_check"]
+    assert run.status == "leaky", check
+    assert check["compared_with"] == "plain twin" and "plain twin" in check["reason"]
+    figures = check["attributes"]["attr"]
+    assert figures["roc_auc"] < 0.95 and figures["source_roc_auc"] < figures["roc_auc"] - 0.1
+    assert check["baseline"]["status"] == "ok" and check["baseline"]["epochs_run"] == 10
+    # told not to, the check has no twin to compare with and sees no give-away
+    run = privrec.train(ds, **options, baseline_check="never")
+    assert run.status == "ok" and "baseline" not in run.metrics["defence_check"]
+
+
+def test_family1_which_runs_train_a_plain_twin():
+    from privrec.api import train_spec
+    from privrec.runs.pipeline import baseline_spec, wants_baseline
+
+    spec = train_spec(None, mmd={"attr": 1.0})
+    assert wants_baseline(spec)
+    twin = baseline_spec(spec)
+    assert twin.method == "plain" and twin.train == spec.train and not wants_baseline(twin)
+    heads = train_spec(None, adversaries={"attr": 1.0}, mmd={"attr": 1.0})
+    assert not wants_baseline(heads)  # the heads make a claim the check tests
+    assert wants_baseline(train_spec(None, adversaries={"attr": 1.0}, baseline_check="always"))
+    assert not wants_baseline(train_spec(None, mmd={"attr": 1.0}, baseline_check="never"))
+    assert not wants_baseline(train_spec(None, baseline_check="always"))  # no defence
+    with pytest.raises(privrec.ConfigError, match="baseline_check"):
+        train_spec(None, baseline_check="sometimes")

@@ -94,6 +94,7 @@ def train_spec(
     folds: int = 5,
     seed: int = 0,
     label_fraction: float = 1.0,
+    baseline_check: str = "auto",
     **train_options: Any,
 ) -> RunSpec:
     """The :class:`~privrec.runs.run_spec.RunSpec` that :func:`train` runs (same arguments;
@@ -135,6 +136,7 @@ def train_spec(
         folds=folds,
         seed=seed,
         label_fraction=label_fraction,
+        baseline_check=baseline_check,
     )
 
 
@@ -153,6 +155,7 @@ def train(
     folds: int = 5,
     seed: int = 0,
     label_fraction: float = 1.0,
+    baseline_check: str = "auto",
     callback: Callable[[dict], None] | None = None,
     **train_options: Any,
 ) -> Run:
@@ -177,6 +180,11 @@ def train(
         label_fraction: share of the users (stratified, seeded) whose labels the defences may
             use; the audit and the defence check score only the others, and ``run.label_users``
             lists them (``label_users.txt`` in the run directory).
+        baseline_check: ``auto`` (default), ``always`` or ``never``: whether the defence check
+            also trains the plain twin (same model, split and seed, no defence) and calls the
+            run ``leaky`` when the defended vectors are more readable than the twin's
+            (``auto``: for MMD/HSIC penalties without adversarial heads, whose training makes
+            no claim to check; see :attr:`~privrec.runs.run_spec.RunSpec.baseline_check`).
         callback: called with each epoch's record.
         **train_options: other :class:`~privrec.training.config.TrainConfig` fields
             (``learning_rate``, ``batch_size``, ``optimizer``, ``patience``, ``model``...).
@@ -201,6 +209,7 @@ def train(
         folds=folds,
         seed=seed,
         label_fraction=label_fraction,
+        baseline_check=baseline_check,
         **train_options,
     )
     return run_pipeline(spec, dataset, callback=callback)

@@ -153,6 +153,13 @@ def train(
         help="Share of users (stratified, seeded) whose labels the defences may use; the "
         "defence check scores the others (listed in label_users.txt).",
     ),
+    baseline_check: str = typer.Option(
+        "auto",
+        "--baseline-check",
+        help="Also train the plain twin (same model, split, seed; no defence) and call the run "
+        "leaky if the defended vectors are more readable: auto (MMD/HSIC without heads), "
+        "always, never.",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory to write."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -205,6 +212,7 @@ def train(
             "collapse_ratio": collapse_ratio,
             "selection": selection,
             "label_fraction": label_fraction,
+            "baseline_check": baseline_check,
         }
         spec = train_spec(None, **options)  # every setting is checked before the data is loaded
         from privrec.training.device import resolve_device
@@ -269,6 +277,28 @@ def _print_metrics(metrics: dict, k: int) -> None:
         f"{metrics['seconds_per_epoch']:.2f} s/epoch, {metrics['wall_seconds']:.1f} s in all"
         + (f" on {metrics['device']}" if metrics.get("device") else "")
     )
+    check = metrics.get("defence_check")
+    if check and check.get("attributes"):
+        parts = []
+        for name, f in check["attributes"].items():
+            part = f"{name} AUC {f['roc_auc']:.3f}"
+            if "source_roc_auc" in f:
+                part += f" ({f['source_roc_auc']:.3f} without the defence)"
+            parts.append(part)
+        twin = check.get("baseline") or {}
+        if twin.get("status") == "ok":
+            plain_hr = twin["test"][f"hr@{k}"]
+            kept = (
+                f" (this run keeps {metrics['test'][f'hr@{k}'] / plain_hr:.0%})" if plain_hr else ""
+            )
+            parts.append(f"plain twin test HR@{k} {plain_hr:.4f}{kept}")
+        elif twin:
+            parts.append(f"plain twin {twin['status']}: nothing to compare with")
+        console.print(
+            f"defence check ({check['verdict']}, fresh probes on {check['population']}): "
+            + common.escape("; ".join(parts)),
+            highlight=False,
+        )
 
 
 @app.command()

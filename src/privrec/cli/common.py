@@ -68,6 +68,7 @@ FIELD_FLAGS: dict[str, str] = {
     "train.vae_anneal": "--vae-anneal",
     "train.gcn_layers": "--gcn-layers",
     "label_fraction": "--label-fraction",
+    "baseline_check": "--baseline-check",
     "adversary.head": "--adv-head",
     "adversary.n_heads": "--adv-heads",
     "adversary.schedule": "--adv-schedule",
@@ -97,7 +98,9 @@ def with_flags(message: str) -> str:
         return f"{match.group(0)} ({flag})" if flag else match.group(0)
 
     return re.sub(
-        r"'((?:train|adversary|dependence|data)\.[A-Za-z_.]+|label_fraction)'", add, message
+        r"'((?:train|adversary|dependence|data)\.[A-Za-z_.]+|label_fraction|baseline_check)'",
+        add,
+        message,
     )
 
 

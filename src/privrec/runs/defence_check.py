@@ -16,7 +16,10 @@ its verdict:
   :data:`HEAD_MARGIN` and three fold spreads;
 * for a post-hoc defence (erasure, purge), ``leaky`` also when a fresh probe reads an attribute
   better after the defence than before it (ROC-AUC higher by more than :data:`SOURCE_MARGIN`
-  and three combined fold spreads) — the defence made it worse;
+  and three combined fold spreads) — the defence made it worse; the same rule for a
+  training-time defence against its plain twin (the same model, split and seed trained
+  without the defence), which the pipeline trains when the defence makes no claim of its own
+  to check (MMD/HSIC penalties without heads; :attr:`privrec.runs.run_spec.RunSpec.baseline_check`);
 * ``ok`` otherwise — which is no claim of privacy: the audit, with the strongest attackers,
   measures how much is left.
 
@@ -47,6 +50,12 @@ HEAD_MARGIN = 0.05
 before the heads' claim is called false."""
 
 
+_SOURCES = {
+    "before": ("after the defence", "before it"),
+    "twin": ("with the defence", "without it (its plain twin, same seed)"),
+}
+
+
 def defended_attributes(spec: Any, erasure_attributes: Sequence[str] = ()) -> list[str]:
     """The attributes a run's defences target: adversarial heads with λ ≠ 0, dependence
     penalties with a weight > 0, and the erased attributes."""
@@ -70,6 +79,7 @@ def check_defence(
     audit_folds: int = 5,
     source_vectors: np.ndarray | None = None,
     source_audit: Any = None,
+    source: str = "before",
 ) -> dict:
     """Probe ``vectors`` for the categorical ``names`` and return the check's record:
     ``{"probes", "folds", "population", "attributes": {name: figures}, "verdict", "reason"}``.
@@ -82,7 +92,12 @@ def check_defence(
     ``source_vectors``: for a post-hoc defence (erasure, purge), the vectors before it (rows
     aligned to ``vectors``; ``source_audit`` their audit, used the same way). The run is then
     also ``leaky`` when the fresh probes read an attribute *better* than on the source vectors,
-    by more than :data:`SOURCE_MARGIN` and three combined fold spreads of ROC-AUC."""
+    by more than :data:`SOURCE_MARGIN` and three combined fold spreads of ROC-AUC.
+    ``source``: what ``source_vectors`` are — ``before`` (the vectors before a post-hoc
+    defence) or ``twin`` (the vectors of the run's plain twin: the same model, split and seed
+    trained without the defence); the same rule applies, the reason names which."""
+    if source not in _SOURCES:
+        raise ValueError(f"source must be one of {', '.join(_SOURCES)}, got {source!r}")
 
     categorical = [n for n in names if n in attributes and attributes[n].kind == "categorical"]
     record: dict[str, Any] = {
@@ -134,10 +149,11 @@ def check_defence(
             figures["source_roc_auc"] = auc0
             figures["source_roc_auc_spread"] = spread0
             if auc - auc0 > max(SOURCE_MARGIN, 3 * float(np.hypot(spread, spread0))):
+                with_, without = _SOURCES[source]
                 reasons.append(
                     f"{name}: a fresh {figures['strongest_probe']} reads it at ROC-AUC {auc:.3f}"
-                    f" (± {spread:.3f}) after the defence but {auc0:.3f} (± {spread0:.3f}) "
-                    "before it — the defence made it more readable"
+                    f" (± {spread:.3f}) {with_} but {auc0:.3f} (± {spread0:.3f}) "
+                    f"{without} — the defence made it more readable"
                 )
         elif "head_accuracy" in figures:
             # reaching the majority rate reads nothing: heads below it claim no less than that
@@ -151,6 +167,8 @@ def check_defence(
                     f" majority {figures['majority']:.3f}) — the vectors hide it from the "
                     "heads, not from attackers"
                 )
+    if before is not None:
+        record["compared_with"] = "plain twin" if source == "twin" else "source vectors"
     if reasons:
         record["verdict"] = "leaky"
         record["reason"] = "; ".join(reasons)

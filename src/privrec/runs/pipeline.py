@@ -213,6 +213,10 @@ def run_pipeline(
                 metrics["before_erasure"]["leakage"] = _headline(trained_audit)
         if embeddings is not None:
             t0 = time.perf_counter()
+            baseline = None
+            if trained is not None and erasure is None and wants_baseline(spec):
+                baseline = _train_baseline(spec, dataset, split)
+                timings["baseline_seconds"] = time.perf_counter() - t0
             _check_defence(
                 spec,
                 dataset,
@@ -227,6 +231,7 @@ def run_pipeline(
                 label_users is not None,
                 trained_embeddings,
                 trained_audit,
+                baseline,
             )
             timings["check_seconds"] = time.perf_counter() - t0
     timings["seconds"] = time.perf_counter() - started
@@ -676,9 +681,14 @@ def _check_defence(
     held_out: bool = False,
     source: Embeddings | None = None,
     source_audit: Any = None,
+    baseline: _Baseline | None = None,
 ) -> None:
     """The post-hoc defence check (:mod:`privrec.runs.defence_check`), recorded in
-    ``metrics["defence_check"]``; a leaky verdict makes the run's status ``leaky``."""
+    ``metrics["defence_check"]``; a leaky verdict makes the run's status ``leaky``.
+
+    ``source``: the vectors before a post-hoc defence; ``baseline``: the plain twin of a
+    training run (the vectors without its defences). Either is what the defended vectors
+    must not be more readable than."""
     from privrec.runs.defence_check import check_defence, defended_attributes
 
     erased = list(erasure_record["attributes"]) if erasure_record is not None else []
@@ -697,6 +707,11 @@ def _check_defence(
     else:
         population = "all labelled users"
     users, _, _ = _rows(emb, order)
+    before, kind = None, "before"
+    if source is not None:
+        before = _rows(source, order)[0]
+    elif baseline is not None and baseline.embeddings is not None:
+        before, kind = baseline.embeddings.user_vectors, "twin"
     check = check_defence(
         dataset.interactions.user_ids,
         users,
@@ -707,9 +722,12 @@ def _check_defence(
         population,
         audit=final_audit,
         audit_folds=audit.folds if audit is not None else 5,
-        source_vectors=_rows(source, order)[0] if source is not None else None,
+        source_vectors=before,
         source_audit=source_audit,
+        source=kind,
     )
+    if baseline is not None:
+        check["baseline"] = baseline.record
     metrics["defence_check"] = check
     if check["verdict"] == "leaky":
         metrics["status"] = "leaky"
@@ -717,6 +735,64 @@ def _check_defence(
         metrics["message"] = (
             "the defended vectors leak what the defence was meant to hide: " + check["reason"]
         )
+
+
+def wants_baseline(spec: RunSpec) -> bool:
+    """Whether the defence check of a training run of ``spec`` trains its plain twin (see
+    :attr:`RunSpec.baseline_check`): ``auto`` when the run trains with dependence penalties
+    and no adversarial head (no in-training claim to check), ``always`` for any training-time
+    defence."""
+    heads = any(w != 0 for w in spec.adversary.weights.values())
+    dep = spec.dependence
+    penalties = dep is not None and any(w > 0 for fam in (dep.mmd, dep.hsic) for w in fam.values())
+    if spec.baseline_check == "never" or spec.erasure:
+        return False
+    if spec.baseline_check == "always":
+        return heads or penalties
+    return penalties and not heads
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """The plain twin of a defended run: its vectors (``None`` when it diverged) and record."""
+
+    embeddings: Embeddings | None
+    record: dict
+
+
+def baseline_spec(spec: RunSpec) -> RunSpec:
+    """``spec`` without its training-time defences (and erasure): the run's plain twin."""
+    from privrec.defences.adversarial.adversary import AdversarySpec
+
+    return dataclasses.replace(
+        spec,
+        adversary=AdversarySpec(),
+        dependence=None,
+        erasure=None,
+        erasure_attributes=(),
+        erasure_options={},
+        erasure_holdout=0.0,
+        label_fraction=1.0,
+        baseline_check="never",
+    )
+
+
+def _train_baseline(spec: RunSpec, dataset: Dataset, split: Split) -> _Baseline:
+    """Train the plain twin of ``spec`` on the same split, with the same seed."""
+    twin = baseline_spec(spec)
+    started = time.perf_counter()
+    metrics, trained = train_and_evaluate(twin, dataset, split)
+    record: dict[str, Any] = {
+        "run_id": twin.run_id,
+        "status": metrics["status"],
+        "seconds": time.perf_counter() - started,
+    }
+    if trained is None:
+        record["reason"] = metrics.get("reason", "")
+        return _Baseline(None, record)
+    record["test"] = metrics["test"]
+    record["epochs_run"] = metrics["epochs_run"]
+    return _Baseline(_embeddings_of(trained, dataset), record)
 
 
 def _headline(result) -> list[dict]:

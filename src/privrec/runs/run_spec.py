@@ -42,7 +42,11 @@ RUN_KEYS: tuple[str, ...] = (
     "attackers",
     "folds",
     "seed",
+    "baseline_check",
 )
+
+BASELINE_CHECKS: tuple[str, ...] = ("auto", "always", "never")
+"""Values of :attr:`RunSpec.baseline_check`."""
 #: Training defaults of runs that differ from :class:`TrainConfig`'s (as in ``privrec train``).
 RUN_TRAIN_DEFAULTS: dict[str, Any] = {"collapse_ratio": 0.5}
 
@@ -145,6 +149,12 @@ class RunSpec:
     """Cross-validation folds of the audit."""
     seed: int = 0
     """The run's seed: training, adversarial heads, audit folds and erasure."""
+    baseline_check: str = "auto"
+    """Whether the defence check also trains the run's plain twin (same spec and seed, no
+    defence) and calls the run ``leaky`` when a fresh probe reads an attribute better than on
+    the twin's vectors: ``auto`` for training-time defences that make no claim of their own
+    to check (MMD/HSIC penalties without adversarial heads), ``always`` for any training-time
+    defence, ``never``. It changes the check, not the vectors: not part of the run's id."""
 
     def __post_init__(self) -> None:
         from privrec.defences.adversarial.adversary import AdversarySpec
@@ -213,6 +223,11 @@ class RunSpec:
         object.__setattr__(self, "attackers", attackers)
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
             raise ConfigError(f"folds must be an integer >= 2, got {self.folds!r}")
+        if self.baseline_check not in BASELINE_CHECKS:
+            raise ConfigError(
+                f"'baseline_check' must be one of {', '.join(BASELINE_CHECKS)}, "
+                f"got {self.baseline_check!r}"
+            )
 
     # -- serialisation -------------------------------------------------------------------------
 
@@ -237,6 +252,7 @@ class RunSpec:
                 else list(self.attackers),
                 "folds": self.folds,
                 "seed": self.seed,
+                "baseline_check": self.baseline_check,
             }
         )
 
@@ -248,7 +264,7 @@ class RunSpec:
 
         check_keys(d, RUN_KEYS, where)
         kw: dict[str, Any] = {}
-        for key in ("dataset", "data_dir", "erasure"):
+        for key in ("dataset", "data_dir", "erasure", "baseline_check"):
             if key in d:
                 kw[key] = convert(d[key], str | None, f"{where}.{key}")
         if "data" in d:
@@ -315,11 +331,12 @@ class RunSpec:
 
     def identity(self) -> dict:
         """The canonical content hashed into :attr:`run_id` (no file locations, thread counts or
-        devices; no adversarial objective when every λ is 0; options added after 0.1 are left
+        devices, no :attr:`baseline_check`; no adversarial objective when every λ is 0; options added after 0.1 are left
         out while they hold the value that reproduces 0.1, so a sweep made before they existed
         keeps its run ids and resumes)."""
         d = self.to_dict()
         d.pop("data_dir", None)
+        d.pop("baseline_check", None)
         d["train"].pop("num_threads", None)
         d["train"].pop("device", None)
         if not any(self.adversary.weights.values()):
