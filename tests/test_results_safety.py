@@ -1,6 +1,7 @@
-"""Families of lost or unsafe results, each tested with fresh cases: ``--overwrite`` and the
-overwrite swap (1), run directories trusted by one file (2), outputs that cannot be written
-found only after the work (3), a report left half written (4)."""
+"""Families of lost or unsafe results, each tested with fresh cases:
+``--overwrite`` and the overwrite swap (6), run directories trusted
+by one file (7), outputs that cannot be written found only after the work (8), a report left
+half written (9)."""
 
 from __future__ import annotations
 
@@ -100,10 +101,10 @@ def _a_run(sweep: Path, tmp_path: Path) -> Path:
     return run
 
 
-# -- family 1: --overwrite deletes only what privrec wrote; the swap survives a kill ------------
+# -- family 6: --overwrite deletes only what privrec wrote; the swap survives a kill ------------
 
 
-def test_family1_overwrite_refuses_what_privrec_did_not_write(tmp_path):
+def test_family6_overwrite_refuses_what_privrec_did_not_write(tmp_path):
     mine = tmp_path / "thesis"
     mine.mkdir()
     (mine / "chapter1.tex").write_text("months of work")
@@ -121,7 +122,7 @@ def test_family1_overwrite_refuses_what_privrec_did_not_write(tmp_path):
     assert _hidden(tmp_path) == []  # no temporary directory left either
 
 
-def test_family1_overwrite_replaces_runs_of_this_and_of_privrec_01(tmp_path):
+def test_family6_overwrite_replaces_runs_of_this_and_of_privrec_01(tmp_path):
     run = _write(tmp_path / "run", "old")
     _write(run, "new", overwrite=True)
     assert _version(run) == "new"
@@ -138,7 +139,7 @@ def test_family1_overwrite_replaces_runs_of_this_and_of_privrec_01(tmp_path):
     assert _hidden(tmp_path) == []
 
 
-def test_family1_cli_overwrite_keeps_user_files(tmp_path):
+def test_family6_cli_overwrite_keeps_user_files(tmp_path):
     mine = tmp_path / "results"
     mine.mkdir()
     (mine / "data.csv").write_text("a,b\n1,2\n")
@@ -191,7 +192,7 @@ def _kill_inside_the_swap(path: Path, when: str) -> None:
 
 
 @pytest.mark.slow
-def test_family1_kill_between_the_renames_restores_the_old_run(tmp_path):
+def test_family6_kill_between_the_renames_restores_the_old_run(tmp_path):
     run = _write(tmp_path / "run", "old")
     _kill_inside_the_swap(run, "between")
     # what the kill left: no run, only the set-aside old run and the complete new one
@@ -205,7 +206,7 @@ def test_family1_kill_between_the_renames_restores_the_old_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_family1_kill_between_the_renames_then_write(tmp_path):
+def test_family6_kill_between_the_renames_then_write(tmp_path):
     run = _write(tmp_path / "run", "old")
     _kill_inside_the_swap(run, "between")
     with pytest.raises(DataError, match="already exists"):  # the old run is back in place
@@ -216,7 +217,7 @@ def test_family1_kill_between_the_renames_then_write(tmp_path):
 
 
 @pytest.mark.slow
-def test_family1_kill_while_removing_the_old_run_keeps_the_new(tmp_path):
+def test_family6_kill_while_removing_the_old_run_keeps_the_new(tmp_path):
     run = _write(tmp_path / "run", "old")
     _kill_inside_the_swap(run, "cleanup")
     assert any(".old-" in n for n in _hidden(tmp_path))
@@ -224,7 +225,7 @@ def test_family1_kill_while_removing_the_old_run_keeps_the_new(tmp_path):
     assert _hidden(tmp_path) == []
 
 
-def test_family1_interrupt_inside_the_swap_puts_the_old_run_back(tmp_path, monkeypatch):
+def test_family6_interrupt_inside_the_swap_puts_the_old_run_back(tmp_path, monkeypatch):
     run = _write(tmp_path / "run", "old")
     real = os.replace
 
@@ -241,7 +242,7 @@ def test_family1_interrupt_inside_the_swap_puts_the_old_run_back(tmp_path, monke
     assert _version(run) == "old"
 
 
-def test_family1_stale_partials_of_dead_processes_are_cleaned(tmp_path):
+def test_family6_stale_partials_of_dead_processes_are_cleaned(tmp_path):
     host = artifacts._owner_tag().split("-")[0]
     dead = tmp_path / f".run.{host}-{_dead_pid()}-{'a' * 12}.partial"
     legacy = tmp_path / f".run.{'b' * 12}.partial"  # privrec 0.2 named no owner
@@ -258,10 +259,10 @@ def test_family1_stale_partials_of_dead_processes_are_cleaned(tmp_path):
     assert recover_swap(tmp_path / "run") == []  # nothing more to do
 
 
-# -- family 2: a run directory is checked file by file, not trusted by its name ---------------
+# -- family 7: a run directory is checked file by file, not trusted by its name ---------------
 
 
-def test_family2_the_manifest_lists_every_file(sweep):
+def test_family7_the_manifest_lists_every_file(sweep):
     for run in (sweep / "runs").iterdir():
         config = json.loads((run / "config.json").read_text())
         files = config["manifest"]["files"]
@@ -300,7 +301,7 @@ def _flip(file: Path) -> None:
         ("audit.json", "truncate", "truncated"),
     ],
 )
-def test_family2_damaged_run_is_a_clear_error(sweep, tmp_path, name, damage, expected):
+def test_family7_damaged_run_is_a_clear_error(sweep, tmp_path, name, damage, expected):
     run = _a_run(sweep, tmp_path)
     file = run / name
     if damage == "delete":
@@ -316,7 +317,7 @@ def test_family2_damaged_run_is_a_clear_error(sweep, tmp_path, name, damage, exp
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
 
 
-def test_family2_changed_array_data_is_caught_on_read(sweep, tmp_path):
+def test_family7_changed_array_data_is_caught_on_read(sweep, tmp_path):
     run = _a_run(sweep, tmp_path)
     _flip(run / "embeddings.npz")  # same size: only the SHA-256 (and the zip CRC) tell
     assert check_run_directory(run, hashes=True) is not None
@@ -325,7 +326,7 @@ def test_family2_changed_array_data_is_caught_on_read(sweep, tmp_path):
     assert "embeddings.npz" in _one_line(exc)
 
 
-def test_family2_sweep_resume_recomputes_incomplete_runs(sweep, tmp_path):
+def test_family7_sweep_resume_recomputes_incomplete_runs(sweep, tmp_path):
     out = tmp_path / "sweep"
     shutil.copytree(sweep, out)
     first, second = sorted((out / "runs").iterdir())
@@ -356,7 +357,7 @@ def test_family2_sweep_resume_recomputes_incomplete_runs(sweep, tmp_path):
         ("audit.json", b'{"headline": [', "invalid JSON"),
     ],
 )
-def test_family2_v01_runs_without_manifest_fail_in_one_line(tmp_path, name, content, message):
+def test_family7_v01_runs_without_manifest_fail_in_one_line(tmp_path, name, content, message):
     run = tmp_path / "run"
     shutil.copytree(FIXTURES / "erase-run", run)
     assert check_run_directory(run) is None and read_run_directory(run).embeddings is not None
@@ -369,7 +370,7 @@ def test_family2_v01_runs_without_manifest_fail_in_one_line(tmp_path, name, cont
     assert res.exit_code == 2 and "Traceback" not in res.output and name in res.output
 
 
-def test_family2_v01_fixtures_check_and_a_lost_file_is_noticed(tmp_path):
+def test_family7_v01_fixtures_check_and_a_lost_file_is_noticed(tmp_path):
     for run in (FIXTURES / "train-run", FIXTURES / "erase-run", *(FIXTURES / "sweep" / "runs").iterdir()):  # fmt: skip
         assert check_run_directory(run) is None, run
     run = tmp_path / "run"
@@ -380,10 +381,10 @@ def test_family2_v01_fixtures_check_and_a_lost_file_is_noticed(tmp_path):
         read_run_directory(run)
 
 
-# -- family 3: can the output be written? Asked before the work, not after ----------------------
+# -- family 8: can the output be written? Asked before the work, not after ----------------------
 
 
-def test_family3_parent_is_a_regular_file(tmp_path):
+def test_family8_parent_is_a_regular_file(tmp_path):
     blocker = tmp_path / "results"
     blocker.write_text("a file where a folder was expected")
     for out in (blocker / "run", blocker / "deeper" / "still" / "run"):
@@ -396,7 +397,7 @@ def test_family3_parent_is_a_regular_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
 
 
-def test_family3_missing_parents_are_fine_and_nothing_is_left(tmp_path):
+def test_family8_missing_parents_are_fine_and_nothing_is_left(tmp_path):
     check_writable(tmp_path / "a" / "b" / "c" / "run")
     check_writable(tmp_path / "run", overwrite=False)
     assert list(tmp_path.iterdir()) == []  # no probe file, no parent created
@@ -410,7 +411,7 @@ def test_family3_missing_parents_are_fine_and_nothing_is_left(tmp_path):
     not hasattr(os, "geteuid") or os.geteuid() == 0,
     reason="root writes into read-only directories; the check cannot fail as root",
 )
-def test_family3_read_only_directory(tmp_path):
+def test_family8_read_only_directory(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
@@ -424,10 +425,10 @@ def test_family3_read_only_directory(tmp_path):
         locked.chmod(0o755)
 
 
-# -- family 4: the report is written whole or not at all ----------------------------------------
+# -- family 9: the report is written whole or not at all ----------------------------------------
 
 
-def test_family4_a_missing_sweep_creates_nothing(tmp_path, monkeypatch):
+def test_family9_a_missing_sweep_creates_nothing(tmp_path, monkeypatch):
     nothere = tmp_path / "nothere"
     with pytest.raises(DataError, match="no sweep.json"):
         write_report(nothere)
@@ -439,7 +440,7 @@ def test_family4_a_missing_sweep_creates_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_family4_a_failure_while_building_leaves_no_partial_set(sweep, tmp_path, monkeypatch):
+def test_family9_a_failure_while_building_leaves_no_partial_set(sweep, tmp_path, monkeypatch):
     import privrec.experiments.report as report
 
     out = tmp_path / "out"
@@ -459,7 +460,7 @@ def test_family4_a_failure_while_building_leaves_no_partial_set(sweep, tmp_path,
     assert (out / "report.md").read_text() == "the previous report"
 
 
-def test_family4_a_failure_while_writing_leaves_no_partial_set(sweep, tmp_path):
+def test_family9_a_failure_while_writing_leaves_no_partial_set(sweep, tmp_path):
     out = tmp_path / "out"
     (out / "report.html").mkdir(parents=True)  # the last file cannot be written
     with pytest.raises(DataError, match="report.html") as exc:
@@ -472,7 +473,7 @@ def test_family4_a_failure_while_writing_leaves_no_partial_set(sweep, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.md", "tradeoff.png"]
 
 
-def test_family4_unwritable_output_is_refused_before_building(sweep, tmp_path, monkeypatch):
+def test_family9_unwritable_output_is_refused_before_building(sweep, tmp_path, monkeypatch):
     import privrec.experiments.report as report
 
     blocker = tmp_path / "out"
