@@ -34,9 +34,18 @@ from privrec.audit.metrics import (
     CONTINUOUS_METRICS,
     classification_metrics,
     entropy_bits,
+    ordinal_metrics,
     regression_metrics,
 )
 from privrec.audit.result import TABLE_COLUMNS, AuditResult, build_headline
+from privrec.audit.uncertainty import (
+    LEVEL,
+    N_BOOT,
+    N_PERM,
+    bootstrap_intervals,
+    bootstrap_weights,
+    permutation_test,
+)
 from privrec.data.attributes import UserAttributes
 from privrec.errors import ConfigError, DataError
 from privrec.progress import progress as progress_steps
@@ -59,6 +68,7 @@ class _Target:
     y: np.ndarray  # int codes 0..K-1 (categorical) or floats
     classes: tuple[str, ...]  # class names of codes 0..K-1; () for continuous
     folds: tuple[tuple[np.ndarray, np.ndarray], ...]  # (train, test) as indices into rows
+    ranks: np.ndarray | None = None  # position of each class in the order of its numeric name
 
 
 def audit_vectors(
@@ -180,10 +190,19 @@ def run_audit(
                 advance(f"{t.name}: {m}")
 
     rows = []
-    for t in targets:
+    for i, t in enumerate(targets):
         models = chosen if t.kind == "categorical" else regressors_for(chosen)
-        for m in models:
-            rows.append(_row(t, m, results[(t.name, m)]))
+        pooled = {m: _pooled(t, results[(t.name, m)]) for m in models}
+        block = [_row(t, m, pooled[m]) for m in models]
+        if t.kind == "categorical":
+            _add_uncertainty(t, block, pooled, (seed, i))
+        rows += block
+    info["uncertainty"] = (
+        f"{LEVEL:.0%} bootstrap intervals over users ({N_BOOT} resamples of the out-of-fold "
+        "scores; for the strongest attacker by ROC-AUC and by balanced accuracy of each "
+        f"attribute); permutation tests against chance ({N_PERM} within-fold label permutations; "
+        "p_value_family: the strongest attacker, corrected for the maximum over attackers)"
+    )
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     info["warnings"] = log
     info["seconds"] = time.perf_counter() - started
@@ -306,6 +325,8 @@ def _prepare(attr, folds: int, seed: int, log: list[str]) -> tuple[_Target | Non
         split = tuple(splitter.split(np.zeros(len(y)), y))
         info["entropy_bits"] = entropy_bits(y, len(kept))
         info["majority"] = float(np.bincount(y).max() / len(y))
+        ranks = _ordinal_ranks(classes)
+        info["ordinal"] = ranks is not None
     else:
         y = attr.values[rows].astype(np.float64)
         if len(rows) < 2 * folds:
@@ -326,8 +347,23 @@ def _prepare(attr, folds: int, seed: int, log: list[str]) -> tuple[_Target | Non
             )
         classes = ()
         split = tuple(KFold(n_splits=folds, shuffle=True, random_state=seed).split(y))
+        ranks = None
     info["n_used"] = len(rows)
-    return _Target(attr.name, attr.kind, rows, y, classes, split), info
+    return _Target(attr.name, attr.kind, rows, y, classes, split, ranks), info
+
+
+def _ordinal_ranks(classes: Sequence[str]) -> np.ndarray | None:
+    """Position of each class in numeric order when every class name is a number (age
+    groups ``1, 18, 25…``) and there are more than two classes; else None."""
+    if len(classes) < 3:
+        return None
+    try:
+        values = np.array([float(c) for c in classes])
+    except ValueError:
+        return None
+    if not np.isfinite(values).all() or len(set(values)) < len(values):
+        return None
+    return np.argsort(np.argsort(values, kind="stable"), kind="stable")
 
 
 def _skip(name: str, info: dict, log: list[str], message: str) -> tuple[None, dict]:
@@ -414,32 +450,79 @@ def _expand(cols: np.ndarray, fitted: np.ndarray, n_classes: int, fill: float = 
     return out
 
 
-def _row(t: _Target, model: str, parts: list) -> dict:
+@dataclass(frozen=True, eq=False)
+class _Pooled:
+    """One attacker's out-of-fold outputs on one attribute, in the target's row order."""
+
+    fold: np.ndarray
+    pred: np.ndarray
+    scores: np.ndarray | None  # categorical only
+    proba: np.ndarray | None  # probabilistic classifiers only
+    baseline: np.ndarray | None  # continuous only
+    seconds: float
+
+
+def _pooled(t: _Target, parts: list) -> _Pooled:
     n = len(t.y)
     fold = np.empty(n, dtype=np.int64)
-    seconds = 0.0
-    row: dict = {c: math.nan for c in TABLE_COLUMNS}
-    row.update({"attribute": t.name, "kind": t.kind, "attacker": model, "n_users": n})
+    seconds = sum(out["seconds"] for _f, _te, out in parts)
     if t.kind == "continuous":
-        pred = np.empty(n)
-        base = np.empty(n)
+        pred, base = np.empty(n), np.empty(n)
         for f, te, out in parts:
             fold[te], pred[te], base[te] = f, out["pred"], out["baseline"]
-            seconds += out["seconds"]
-        metrics = regression_metrics(t.y, pred, base, fold)
+        return _Pooled(fold, pred, None, None, base, seconds)
+    k = len(t.classes)
+    pred = np.empty(n, dtype=np.int64)
+    scores = np.empty((n, k))
+    proba = np.empty((n, k)) if parts[0][2]["proba"] is not None else None
+    for f, te, out in parts:
+        fold[te], pred[te], scores[te] = f, out["pred"], out["scores"]
+        if proba is not None:
+            proba[te] = out["proba"]
+    return _Pooled(fold, pred, scores, proba, None, seconds)
+
+
+def _row(t: _Target, model: str, p: _Pooled) -> dict:
+    row: dict = {c: math.nan for c in TABLE_COLUMNS}
+    row.update({"attribute": t.name, "kind": t.kind, "attacker": model, "n_users": len(t.y)})
+    if t.kind == "continuous":
+        assert p.baseline is not None
+        metrics = regression_metrics(t.y, p.pred, p.baseline, p.fold)
         assert set(metrics) <= set(CONTINUOUS_METRICS)
     else:
-        k = len(t.classes)
-        pred = np.empty(n, dtype=np.int64)
-        scores = np.empty((n, k))
-        proba = np.empty((n, k)) if parts[0][2]["proba"] is not None else None
-        for f, te, out in parts:
-            fold[te], pred[te], scores[te] = f, out["pred"], out["scores"]
-            if proba is not None:
-                proba[te] = out["proba"]
-            seconds += out["seconds"]
-        metrics = classification_metrics(t.y, pred, scores, proba, fold, k)
+        assert p.scores is not None
+        metrics = classification_metrics(t.y, p.pred, p.scores, p.proba, p.fold, len(t.classes))
+        if t.ranks is not None:
+            metrics.update(ordinal_metrics(t.y, p.pred, p.proba, p.fold, t.ranks))
         assert set(metrics) <= set(CATEGORICAL_METRICS)
     row.update(metrics)
-    row["seconds"] = seconds
+    row["seconds"] = p.seconds
     return row
+
+
+def _add_uncertainty(
+    t: _Target, rows: list[dict], pooled: dict[str, _Pooled], seed: tuple[int, int]
+) -> None:
+    """Permutation p-values (:mod:`privrec.audit.uncertainty`) of one categorical attribute's
+    attackers, and bootstrap intervals of the two headline attackers (the strongest by
+    ROC-AUC and the most balanced-accurate), into their ``rows``; the resamples and
+    permutations are shared by the attackers (paired)."""
+    k = len(t.classes)
+    weights = bootstrap_weights(len(t.y), N_BOOT, seed)
+    fold = next(iter(pooled.values())).fold
+    scores = {m: p.scores for m, p in pooled.items() if p.scores is not None}
+    test = permutation_test(t.y, fold, scores, k, N_PERM, seed)
+    headline = {_first_max(rows, "roc_auc"), _first_max(rows, "balanced_accuracy")}
+    for i, row in enumerate(rows):
+        p = pooled[row["attacker"]]
+        assert p.scores is not None
+        if i in headline:
+            row.update(bootstrap_intervals(t.y, p.pred, p.scores, k, weights))
+        row["p_value"] = test["p_value"][row["attacker"]]  # type: ignore[index]
+        row["p_value_family"] = test["p_value_family"]
+
+
+def _first_max(rows: list[dict], metric: str) -> int:
+    """Index of the row with the largest ``metric`` (the first on ties, NaN never)."""
+    values = np.array([r[metric] for r in rows], dtype=float)
+    return int(np.nanargmax(values)) if not np.isnan(values).all() else 0

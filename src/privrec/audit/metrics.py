@@ -43,6 +43,8 @@ CATEGORICAL_METRICS = (
     "chance_balanced",
     "log_loss",
     "mi_lower_bits",
+    "ordinal_mae",
+    "ordinal_mae_baseline",
 )
 CONTINUOUS_METRICS = ("r2", "r2_std", "mae", "mae_baseline")
 
@@ -123,6 +125,45 @@ def classification_metrics(
         out["log_loss"] = ll
         out["mi_lower_bits"] = max(0.0, entropy_bits(y, n_classes) - ll / math.log(2))
     return out
+
+
+def ordinal_metrics(
+    y: np.ndarray,
+    pred: np.ndarray,
+    proba: np.ndarray | None,
+    fold: np.ndarray,
+    ranks: np.ndarray,
+) -> dict[str, float]:
+    """Leakage of an ordered attribute (e.g. age groups) as a distance, which a 7-class
+    balanced accuracy near chance can hide: the mean absolute error, in groups, of the
+    attacker's guess, against that of always guessing the median group.
+
+    Args:
+        y: true class codes; ``ranks[code]`` is the class's position in the order.
+        pred: predicted codes (the guess of attackers without probabilities).
+        proba: class probabilities, or None; when given, the guess is the median of the
+            predicted distribution (the guess that minimises the expected absolute error).
+        fold: fold of every user; the baseline guesses the median group of the *other* folds.
+        ranks: ``(n_classes,)`` position of each class code in the order.
+
+    Returns ``ordinal_mae`` and ``ordinal_mae_baseline``.
+    """
+    true_rank = ranks[y]
+    if proba is not None:
+        by_rank = np.zeros((len(y), int(ranks.max()) + 1))
+        by_rank[:, ranks] = proba
+        cdf = np.cumsum(by_rank / by_rank.sum(axis=1, keepdims=True), axis=1)
+        guess = (cdf < 0.5 - 1e-12).sum(axis=1)
+    else:
+        guess = ranks[pred]
+    baseline = np.empty(len(y))
+    for f in np.unique(fold):
+        m = fold == f
+        baseline[m] = np.floor(np.median(true_rank[~m])) if (~m).any() else np.median(true_rank)
+    return {
+        "ordinal_mae": float(np.mean(np.abs(guess - true_rank))),
+        "ordinal_mae_baseline": float(np.mean(np.abs(baseline - true_rank))),
+    }
 
 
 def regression_metrics(

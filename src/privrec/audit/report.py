@@ -9,6 +9,7 @@ import pandas as pd
 
 from privrec.artifacts import atomic_write_json, atomic_write_text
 from privrec.audit.result import AuditResult
+from privrec.audit.uncertainty import LEVEL, N_PERM
 
 
 def write_audit(result: AuditResult, out_dir: Path) -> Path:
@@ -37,12 +38,47 @@ def headline_sentence(row: pd.Series | dict) -> str:
         )
     mi = r["mi_lower_bits"]
     mi_text = f", MI ≥ {_f(mi, 3)} bits" if not _nan(mi) else ""
+    auc_ci = _ci(r.get("roc_auc_ci_low"), r.get("roc_auc_ci_high"), _f)
+    bal_ci = _ci(r.get("balanced_accuracy_ci_low"), r.get("balanced_accuracy_ci_high"), _pct)
     return (
         f"strongest attacker: {r['strongest_attacker']}, AUC {_f(r['roc_auc'])} ± "
-        f"{_f(r['roc_auc_std'])}, balanced accuracy {_pct(r['balanced_accuracy'])} "
-        f"(chance {_pct(r['chance_balanced'])}), accuracy {_pct(r['accuracy'])} vs majority "
-        f"{_pct(r['majority'])} (gap {_signed_pct(r['gap'])}){mi_text}"
+        f"{_f(r['roc_auc_std'])}{auc_ci}, balanced accuracy {_pct(r['balanced_accuracy'])}"
+        f"{bal_ci} (chance {_pct(r['chance_balanced'])}), accuracy {_pct(r['accuracy'])} vs "
+        f"majority {_pct(r['majority'])} (gap {_signed_pct(r['gap'])}){mi_text}"
+        + _ordinal_clause(r)
+        + chance_clause(r)
     )
+
+
+def chance_clause(row: pd.Series | dict) -> str:
+    """``; distinguishable from chance at 95% (permutation p = 0.012, …)`` — or
+    ``NOT distinguishable`` — from a headline row's family-wise p-value ("" without one)."""
+    value = dict(row).get("p_value_family")
+    if value is None or _nan(value):
+        return ""
+    p = float(value)
+    verdict = "distinguishable" if p < 1 - LEVEL else "NOT distinguishable"
+    return (
+        f"; {verdict} from chance at {LEVEL:.0%} (permutation p {_p(p)}, corrected for the "
+        "maximum over attackers)"
+    )
+
+
+def _ordinal_clause(r: dict) -> str:
+    mae, base = r.get("min_ordinal_mae"), r.get("ordinal_mae_baseline")
+    if _nan(mae) or _nan(base):
+        return ""
+    return f", ordinal MAE {_f(mae)} groups (median-group guess {_f(base)})"
+
+
+def _ci(low, high, fmt) -> str:
+    return "" if _nan(low) or _nan(high) else f" [{LEVEL:.0%} CI {fmt(low)}–{fmt(high)}]"
+
+
+def _p(p: float) -> str:
+    """A permutation p-value; at its floor (no permutation reached the observed value) ``≤``."""
+    floor = 1 / (N_PERM + 1)
+    return f"≤ {floor:.3f}" if p <= floor * (1 + 1e-9) else f"= {p:.3f}"
 
 
 def to_markdown(result: AuditResult) -> str:
@@ -76,6 +112,7 @@ def to_markdown(result: AuditResult) -> str:
                 "majority",
                 "gap",
                 "MI ≥ (bits)",
+                "p vs chance",
                 "seconds",
             ]
             body = [
@@ -88,6 +125,7 @@ def to_markdown(result: AuditResult) -> str:
                     _pct(r["majority"]),
                     _signed_pct(r["gap"]),
                     _f(r["mi_lower_bits"], 3),
+                    "–" if _nan(r.get("p_value")) else _p(r["p_value"]).removeprefix("= "),
                     _f(r["seconds"], 1),
                 ]
                 for _, r in t.iterrows()

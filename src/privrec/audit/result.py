@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from privrec.audit.metrics import CATEGORICAL_METRICS, CONTINUOUS_METRICS
+from privrec.audit.uncertainty import LEVEL, UNCERTAINTY_METRICS
 from privrec.errors import DataError
 
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -17,6 +18,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "attacker",
     "n_users",
     *CATEGORICAL_METRICS,
+    *UNCERTAINTY_METRICS,
     *CONTINUOUS_METRICS,
     "seconds",
 )
@@ -30,6 +32,11 @@ _STRONGEST_METRICS: tuple[str, ...] = (
     "balanced_accuracy_std",
     "roc_auc",
     "roc_auc_std",
+    "roc_auc_ci_low",
+    "roc_auc_ci_high",
+    "balanced_accuracy_ci_low",
+    "balanced_accuracy_ci_high",
+    "p_value_family",
     "macro_f1",
     "gap",
     "chance_balanced",
@@ -51,14 +58,23 @@ HEADLINE_COLUMNS: tuple[str, ...] = (
     "max_r2",
     "majority",
     "mi_lower_bits",
+    "min_ordinal_mae",
+    "ordinal_mae_baseline",
+    "beats_chance",
 )
 
 
 def build_headline(table: pd.DataFrame) -> pd.DataFrame:
     """One row per attribute: its strongest attacker (by ROC-AUC for categorical attributes,
     R² for continuous ones; ties go to the first attacker in suite order) with that attacker's
-    metrics, plus maxima over all attackers (which may come from different attackers) and the
-    MI lower bound of the best probabilistic attacker."""
+    metrics, plus maxima over all attackers (which may come from different attackers), the
+    MI lower bound of the best probabilistic attacker, for an ordered attribute (numeric class
+    names, more than two) the smallest ordinal MAE over attackers next to that of guessing the
+    median group, and ``beats_chance``: whether the
+    strongest attacker is distinguishable from chance at :data:`~privrec.audit.uncertainty.LEVEL`
+    (its family-wise permutation p-value, corrected for the maximum over attackers, below
+    ``1 − LEVEL``; None where the table has no p-value, e.g. continuous attributes or
+    results from before these columns existed)."""
     rows = []
     for attribute in dict.fromkeys(table["attribute"]):
         t = table[table["attribute"] == attribute]
@@ -73,8 +89,17 @@ def build_headline(table: pd.DataFrame) -> pd.DataFrame:
             row[f"max_{m}"] = _nanmax(t[m])
         row["majority"] = best["majority"]
         row["mi_lower_bits"] = _nanmax(t["mi_lower_bits"])
+        row["min_ordinal_mae"] = _nanmin(t["ordinal_mae"])
+        row["ordinal_mae_baseline"] = _nanmax(t["ordinal_mae_baseline"])  # one per attribute
+        p = row.get("p_value_family")
+        row["beats_chance"] = None if p is None or p != p else bool(p < 1 - LEVEL)
         rows.append(row)
     return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS))
+
+
+def _nanmin(s: pd.Series) -> float:
+    v = s.to_numpy(dtype=float)
+    return math.nan if np.isnan(v).all() else float(np.nanmin(v))
 
 
 def _nanmax(s: pd.Series) -> float:

@@ -250,7 +250,15 @@ def _print_result(result) -> None:
         table = Table(title=f"{name} ({kind}, {int(t['n_users'].iloc[0]):,} users)")
         if kind == "categorical":
             table.add_column("attacker", no_wrap=True)
-            for col in ("accuracy", "balanced acc.", "ROC-AUC", "macro-F1", "majority", "gap"):
+            for col in (
+                "accuracy",
+                "balanced acc.",
+                "ROC-AUC",
+                "macro-F1",
+                "majority",
+                "gap",
+                "p vs chance",
+            ):
                 table.add_column(col, justify="right")
             for _, r in t.iterrows():
                 table.add_row(
@@ -261,6 +269,7 @@ def _print_result(result) -> None:
                     _num(r["macro_f1"]),
                     _pct(r["majority"]),
                     f"{100 * r['gap']:+.1f} pp",
+                    _num(r.get("p_value"), 3),
                 )
         else:
             table.add_column("regressor", no_wrap=True)

@@ -56,8 +56,13 @@ HEADLINE_KEYS: tuple[str, ...] = (
     "strongest_attacker",
     "majority",
     "mi_lower_bits",
+    "roc_auc_ci_low",
+    "roc_auc_ci_high",
+    "p_value_family",
 )
-"""Headline figures of each audited attribute in a run's wide row (``<attr>_<key>``)."""
+"""Headline figures of each audited attribute in a run's wide row (``<attr>_<key>``); the
+interval is the strongest attacker's (the one of ``max_roc_auc``), the p-value the
+family-wise one (:mod:`privrec.audit.uncertainty`)."""
 ATTACKER_KEYS: dict[str, str] = {"accuracy": "acc", "balanced_accuracy": "bacc", "roc_auc": "auc"}
 """Per-attacker metrics in a run's wide row (``<attr>_<short>_<attacker>``)."""
 _TIMINGS: tuple[str, ...] = ("load_seconds", "train_seconds", "audit_seconds", "seconds")
@@ -65,8 +70,10 @@ _TIMINGS: tuple[str, ...] = ("load_seconds", "train_seconds", "audit_seconds", "
 
 def _attack_metrics() -> tuple[str, ...]:
     from privrec.audit.metrics import CATEGORICAL_METRICS, CONTINUOUS_METRICS
+    from privrec.audit.uncertainty import UNCERTAINTY_METRICS
 
-    return tuple(m for m in (*CATEGORICAL_METRICS, *CONTINUOUS_METRICS) if not m.endswith("_std"))
+    metrics = (*CATEGORICAL_METRICS, *UNCERTAINTY_METRICS, *CONTINUOUS_METRICS)
+    return tuple(m for m in metrics if not m.endswith("_std"))
 
 
 # -- from a run to facts and records ---------------------------------------------------------
