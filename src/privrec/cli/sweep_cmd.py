@@ -80,7 +80,10 @@ def _ints(text: str | None, what: str) -> list[int] | None:
 def sweep(
     out: Path = typer.Option(..., "--out", "-o", help="Sweep directory (resumable)."),
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="TOML sweep file (sections run, grid, override; key purge)."
+        None,
+        "--config",
+        "-c",
+        help="TOML sweep file (sections run, grid, series, override; key purge).",
     ),
     dataset: str | None = typer.Option(
         None, "--dataset", "-d", help="synthetic, ml-100k, ml-1m or csv (default: synthetic)."
@@ -214,6 +217,7 @@ def sweep(
             grid=grid,
             purge=purge_attrs,
             overrides=spec.overrides if spec is not None else (),
+            series=spec.series if spec is not None else (),
             name=spec.name if spec is not None else "sweep",
         )
         n = len(spec.expand())

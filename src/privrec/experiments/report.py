@@ -116,9 +116,93 @@ def _build(ctx: _Ctx) -> Report:
         rep.tables += _size_lambda_tables(ctx, rows, sub)
     if ctx.attributes:
         rep.tables += _pareto_tables(ctx)
+    rep.tables += _frontier_tables(ctx)
     rep.tables.append(_diverged_table(ctx))
     rep.tables.append(_timing_table(ctx))
     return rep
+
+
+def _frontier_tables(ctx: _Ctx) -> list[ReportTable]:
+    """For a sweep with series (:mod:`privrec.experiments.frontier`): the best point per
+    method and every point."""
+    from privrec.experiments.frontier import MIN_SHARE, best_points, frontier_points
+
+    points = frontier_points(ctx.df, ctx.records, ctx.k, _series_knobs(ctx))
+    if points.empty:
+        return []
+    attrs = [a for a in ctx.attributes if f"{a}_value" in points.columns]
+    cols = ["series", "setting", "size", "seed", f"test HR@{ctx.k} %", "% of plain"]
+    for a in attrs:
+        cols.append(f"{a} ({_metric_label(points, a)}, 95% CI)")
+
+    def cells(p: pd.Series) -> list[str]:
+        row = [
+            str(p["series"]),
+            str(p["knob"]) or "–",
+            str(int(p["embedding_size"])),
+            str(int(p["seed"])),
+            f"{100 * p['hr']:.2f}",
+            "–" if pd.isna(p["hr_share"]) else f"{p['hr_share']:.1f}",
+        ]
+        for a in attrs:
+            row.append(_leak_cell(p, a))
+        return row
+
+    best = best_points(points, attrs, MIN_SHARE)
+    best_rows = []
+    for _, p in best.iterrows():
+        row = cells(p)
+        if not p["kept"]:
+            row[1] += f" (none keeps {MIN_SHARE:g} %: most accurate shown)"
+        best_rows.append(row)
+    note = (
+        f"Per method and size, the point with the least leakage (largest normalised leakage "
+        f"over the attributes) among those keeping ≥ {MIN_SHARE:g} % of plain test HR@{ctx.k} "
+        "(plain: the series 'plain', same size and seed). Leakage: strongest attacker, "
+        "ROC-AUC for binary attributes, balanced accuracy otherwise, with its 95 % bootstrap "
+        "interval over users; ‡ = not distinguishable from chance at 95 % (permutation test "
+        "corrected for the maximum over attackers)."
+    )
+    return [
+        ReportTable("Frontier — best point per method", cols, best_rows, note, key="frontier_best"),
+        ReportTable(
+            "Frontier — every point",
+            cols,
+            [cells(p) for _, p in points.iterrows()],
+            "Every finished run of the series (leaky, diverged and failed runs are listed "
+            "below, never here).",
+            key="frontier_points",
+        ),
+    ]
+
+
+def _series_knobs(ctx: _Ctx) -> dict[str, list[str]] | None:
+    """Per series of the sweep file, its own grid keys (its knob)."""
+    series = ctx.meta.get("spec", {}).get("series")
+    if not series:
+        return None
+    return {s["name"]: [k for k in s.get("grid", {}) if k != "seed"] for s in series}
+
+
+def _metric_label(points: pd.DataFrame, attribute: str) -> str:
+    metric = points[f"{attribute}_metric"].dropna()
+    return "ROC-AUC" if metric.empty or metric.iloc[0] == "roc_auc" else "balanced acc."
+
+
+def _leak_cell(p: pd.Series, attribute: str) -> str:
+    v = p.get(f"{attribute}_value")
+    if v is None or pd.isna(v):
+        return "–"
+    lo, hi = p.get(f"{attribute}_low"), p.get(f"{attribute}_high")
+    pct = p.get(f"{attribute}_metric") == "balanced_accuracy"
+    fmt = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
+    cell = fmt(v)
+    if lo is not None and hi is not None and not (pd.isna(lo) or pd.isna(hi)):
+        cell += f" [{fmt(lo)}–{fmt(hi)}]"
+    pf = p.get(f"{attribute}_p_family")
+    if pf is not None and not pd.isna(pf) and pf >= 0.05:
+        cell += " ‡"
+    return cell
 
 
 def _attackers(df: pd.DataFrame) -> str:
@@ -149,27 +233,45 @@ def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report
     rep = _build(ctx)
     png = out / "tradeoff.png"
     figure: bytes | None = None
+    front_png = out / "frontier.png"
+    front: bytes | None = None
     with tempfile.TemporaryDirectory(prefix="privrec-report-") as scratch:
         drawn = plot_tradeoff(ctx, Path(scratch) / png.name)
         if drawn is not None:
             figure = drawn.read_bytes()
+        drawn = _plot_frontier(ctx, Path(scratch) / front_png.name)
+        if drawn is not None:
+            front = drawn.read_bytes()
     if figure is not None:
         rep.figure = png
     md = [f"# {rep.title}", "", *[f"{s}" for s in rep.summary], ""]
     if figure is not None:
         md += [f"![accuracy vs leakage]({png.name})", ""]
+    if front is not None:
+        md += [f"![frontier of every method]({front_png.name})", ""]
     md += [t.to_markdown() for t in rep.tables]
     files = {
         out / "report.md": "\n".join(md).encode("utf-8"),
-        out / "report.html": _html(rep, figure).encode("utf-8"),
+        out / "report.html": _html(rep, figure, front).encode("utf-8"),
     }
     if figure is not None:
         files[png] = figure
+    if front is not None:
+        files[front_png] = front
     atomic_write_files(files)
     rep.files = {"markdown": out / "report.md", "html": out / "report.html"}
     if figure is not None:
         rep.files["figure"] = png
+    if front is not None:
+        rep.files["frontier"] = front_png
     return rep
+
+
+def _plot_frontier(ctx: _Ctx, path: Path) -> Path | None:
+    from privrec.experiments.frontier import frontier_points, plot_frontier
+
+    points = frontier_points(ctx.df, ctx.records, ctx.k, _series_knobs(ctx))
+    return plot_frontier(points, ctx.attributes, path) if not points.empty else None
 
 
 _CSS = """
@@ -183,9 +285,9 @@ img{max-width:100%}
 """
 
 
-def _html(rep: Report, figure: bytes | None = None) -> str:
+def _html(rep: Report, figure: bytes | None = None, frontier: bytes | None = None) -> str:
     """The self-contained HTML page; ``figure`` is the PNG to embed (default: ``rep.figure``
-    read from disk, when it exists)."""
+    read from disk, when it exists), ``frontier`` the frontier figure of a sweep with series."""
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(rep.title)}</title><style>{_CSS}</style></head><body>",
@@ -197,6 +299,9 @@ def _html(rep: Report, figure: bytes | None = None) -> str:
     if figure is not None:
         data = base64.b64encode(figure).decode("ascii")
         parts.append(f"<img alt='accuracy vs leakage' src='data:image/png;base64,{data}'>")
+    if frontier is not None:
+        data = base64.b64encode(frontier).decode("ascii")
+        parts.append(f"<img alt='frontier of every method' src='data:image/png;base64,{data}'>")
     parts += [t.to_html() for t in rep.tables]
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -10,7 +10,8 @@ options):
 ``mmd`` / ``hsic``         dependence-penalty weight shared by every attribute of ``purge``
 ``mmd.<attr>``             ... of one attribute (likewise ``hsic.<attr>``)
 ``seed``                   the run's seed (training, heads, audit folds, erasure)
-``erasure``                post-hoc erasure method (``leace``, ``inlp``, or ``"none"``)
+``erasure``                post-hoc erasure method (``leace``, ``inlp``, ``purge`` or ``"none"``)
+``erasure_options.<opt>``  an option of the erasure method (e.g. the purge's ``weight``)
 ``label_fraction``         share of users whose labels the defences may use (audit: the rest)
 ``attackers`` / ``folds``  the audit's attacker preset/list and folds
 ``train.<field>``          any :class:`~privrec.training.config.TrainConfig` field
@@ -43,6 +44,24 @@ A TOML file looks like::
     match = { embedding_size = 10, lambda = 0.1 }
     set = { attackers = "paper" }
 
+Several methods in one sweep (a frontier): ``[[series]]`` tables, each with a ``name``, a
+``set`` table (grid keys → one value, applied to the base run) and its own ``grid`` (crossed
+with the shared ``[grid]``); the sweep is their union, and every grid point records its
+``series``::
+
+    [grid]
+    seed = [0]
+
+    [[series]]
+    name = "confusion"
+    set = { "adversary.objective" = "confusion" }
+    grid = { lambda = [0, 0.1, 1] }
+
+    [[series]]
+    name = "purge"
+    set = { erasure = "purge" }
+    grid = { "erasure_options.weight" = [1, 3, 10] }
+
 Unknown keys anywhere raise :class:`~privrec.errors.ConfigError` naming the key.
 """
 
@@ -62,7 +81,8 @@ from privrec.config_types import check_keys, unknown_key
 from privrec.errors import ConfigError
 from privrec.runs.run_spec import DEFAULT_AUDIT_ATTRIBUTES, RunSpec, data_fields
 
-SWEEP_KEYS: tuple[str, ...] = ("name", "purge", "run", "grid", "override")
+SWEEP_KEYS: tuple[str, ...] = ("name", "purge", "run", "grid", "series", "override")
+SERIES_KEYS: tuple[str, ...] = ("name", "set", "grid")
 GRID_ALIASES: dict[str, str] = {
     "embedding_size": "train.embedding_size",
     "size": "train.embedding_size",
@@ -88,6 +108,12 @@ class SweepSpec:
     adversary weights, else the dataset's default audit attributes)."""
     overrides: tuple[tuple[Mapping, Mapping], ...] = ()
     """``(match, set)`` pairs: grid points whose values equal ``match`` get ``set`` applied."""
+    series: tuple[tuple[str, Mapping, Mapping], ...] = ()
+    """``(name, set, grid)`` triples: several methods in one sweep (a frontier). Each series
+    applies ``set`` (grid keys → one value) to the base run and crosses its own ``grid`` with
+    the shared :attr:`grid`; the sweep is the union of the series, in order. A run that two
+    series share (e.g. λ = 0 of two objectives) is run once and belongs to the first. Every
+    grid point's values name its series (``series``)."""
     name: str = "sweep"
     """Name of the sweep (recorded in ``sweep.json``)."""
 
@@ -98,17 +124,7 @@ class SweepSpec:
             raise ConfigError(
                 f"unknown dataset {self.base.dataset!r}; expected one of: {', '.join(DATASETS)}"
             )
-        grid: dict[str, tuple] = {}
-        for key, values in dict(self.grid).items():
-            if isinstance(values, str) or not isinstance(values, Sequence):
-                values = (values,)
-            values = tuple(values)
-            if not values:
-                raise ConfigError(f"grid key '{key}' has no values")
-            seen = [json.dumps(jsonable(v), sort_keys=True) for v in values]
-            if len(set(seen)) != len(seen):
-                raise ConfigError(f"grid key '{key}' repeats a value: {list(values)}")
-            grid[str(key)] = values
+        grid = _checked_grid(self.grid, "grid")
         object.__setattr__(self, "grid", grid)
         purge = self.purge
         if isinstance(purge, str):
@@ -120,14 +136,35 @@ class SweepSpec:
             )
         object.__setattr__(self, "purge", purge)
         object.__setattr__(self, "overrides", tuple((dict(m), dict(s)) for m, s in self.overrides))
+        series = []
+        for i, (label, changes, sub) in enumerate(self.series):
+            label = str(label)
+            if not label or label in [n for n, _, _ in series]:
+                raise ConfigError(
+                    f"series[{i}]: every series needs a name of its own, got {label!r}"
+                )
+            sub = _checked_grid(sub, f"series[{i}] ({label}).grid")
+            clash = [k for k in sub if k in grid]
+            if clash:
+                raise ConfigError(
+                    f"series[{i}] ({label}): grid key(s) {', '.join(clash)} are in the shared "
+                    "grid too"
+                )
+            for key in (*changes, *sub):
+                self._paths(key)
+            series.append((label, dict(changes), sub))
+        object.__setattr__(self, "series", tuple(series))
         for key in grid:
             self._paths(key)  # validate key names early
+        keys = set(grid) | {k for _, _, sub in self.series for k in sub}
+        if self.series:
+            keys.add("series")
         for match, changes in self.overrides:
             for key in match:
-                if key not in grid:
+                if key not in keys:
                     raise ConfigError(
                         f"override matches on '{key}', which is not a grid key "
-                        f"(grid keys: {', '.join(grid) or 'none'})"
+                        f"(grid keys: {', '.join(sorted(keys)) or 'none'})"
                     )
             for key in changes:
                 self._paths(key)
@@ -146,6 +183,8 @@ class SweepSpec:
         head, _, rest = key.partition(".")
         if head in _SHARED and rest:
             return [(*_SHARED[head].split("."), rest)]
+        if head == "erasure_options" and rest:
+            return [("erasure_options", rest)]
         if head in ("train", "adversary", "dependence", "data") and rest:
             section = head
             allowed: list[str] | None
@@ -169,6 +208,7 @@ class SweepSpec:
             return [(section, *rest.split("."))]
         allowed = [*GRID_ALIASES, *_SHARED, "lambda.<attr>", "mmd.<attr>", "hsic.<attr>"]
         allowed += ["train.<field>", "adversary.<field>", "dependence.<field>", "data.<field>"]
+        allowed += ["erasure_options.<option>"]
         raise unknown_key(key, "grid", allowed)
 
     def _apply(self, d: dict, key: str, value: Any) -> None:
@@ -181,28 +221,40 @@ class SweepSpec:
             node[path[-1]] = value
 
     def expand(self) -> list[tuple[dict, RunSpec]]:
-        """Every grid point as ``(grid values, RunSpec)``, in grid order."""
+        """Every grid point as ``(grid values, RunSpec)``, in grid order (series by series)."""
         base = self.base.to_dict()
-        keys = list(self.grid)
         out = []
         seen: dict[str, dict] = {}
-        for combo in itertools.product(*(self.grid[k] for k in keys)):
-            values = dict(zip(keys, combo, strict=True))
-            d = json.loads(json.dumps(base))
-            for k, v in values.items():
-                self._apply(d, k, v)
-            for match, changes in self.overrides:
-                if all(_same(values[k], v) for k, v in match.items()):
-                    for k, v in changes.items():
+        parts = self.series or (("", {}, {}),)
+        for label, fixed, sub in parts:
+            start = json.loads(json.dumps(base))
+            for k, v in fixed.items():
+                self._apply(start, k, v)
+            grid = {**sub, **self.grid}
+            keys = list(grid)
+            for combo in itertools.product(*(grid[k] for k in keys)):
+                values = dict(zip(keys, combo, strict=True))
+                if label:
+                    values = {"series": label, **values}
+                d = json.loads(json.dumps(start))
+                for k, v in values.items():
+                    if k != "series":
                         self._apply(d, k, v)
-            where = "run[" + ", ".join(f"{k}={v}" for k, v in values.items()) + "]"
-            spec = RunSpec.from_dict(d, where=where if values else "run")
-            if spec.run_id in seen:
-                raise ConfigError(
-                    f"grid points {seen[spec.run_id]} and {values} are the same run ({spec.run_id})"
-                )
-            seen[spec.run_id] = values
-            out.append((values, spec))
+                for match, changes in self.overrides:
+                    if all(k in values and _same(values[k], v) for k, v in match.items()):
+                        for k, v in changes.items():
+                            self._apply(d, k, v)
+                where = "run[" + ", ".join(f"{k}={v}" for k, v in values.items()) + "]"
+                spec = RunSpec.from_dict(d, where=where if values else "run")
+                if spec.run_id in seen:
+                    if label and seen[spec.run_id].get("series") != label:
+                        continue  # shared with an earlier series: run once, listed there
+                    raise ConfigError(
+                        f"grid points {seen[spec.run_id]} and {values} are the same run "
+                        f"({spec.run_id})"
+                    )
+                seen[spec.run_id] = values
+                out.append((values, spec))
         return out
 
     @property
@@ -217,6 +269,16 @@ class SweepSpec:
                 "run": self.base.to_dict(),
                 "grid": {k: list(v) for k, v in self.grid.items()},
                 "override": [{"match": m, "set": s} for m, s in self.overrides],
+                **(
+                    {
+                        "series": [
+                            {"name": n, "set": dict(c), "grid": {k: list(v) for k, v in g.items()}}
+                            for n, c, g in self.series
+                        ]
+                    }
+                    if self.series
+                    else {}
+                ),
             }
         )
 
@@ -233,12 +295,30 @@ class SweepSpec:
         for i, o in enumerate(d.get("override") or []):
             check_keys(o, ("match", "set"), f"override[{i}]")
             overrides.append((dict(o.get("match") or {}), _flatten_grid(o.get("set") or {})))
+        series = []
+        raw = d.get("series") or []
+        if not isinstance(raw, Sequence) or isinstance(raw, str | Mapping):
+            raise ConfigError("'series' must be an array of tables ([[series]])")
+        for i, item in enumerate(raw):
+            if not isinstance(item, Mapping):
+                raise ConfigError(f"series[{i}] must be a table with name, set and grid")
+            check_keys(item, SERIES_KEYS, f"series[{i}]")
+            if "name" not in item:
+                raise ConfigError(f"series[{i}]: missing 'name'")
+            series.append(
+                (
+                    str(item["name"]),
+                    _flatten_grid(item.get("set") or {}),
+                    _flatten_grid(item.get("grid") or {}),
+                )
+            )
         name = d.get("name", "sweep")
         return cls(
             base=base,
             grid=grid,
             purge=tuple(d.get("purge") or ()),
             overrides=tuple(overrides),
+            series=tuple(series),
             name=str(name),
         )
 
@@ -249,6 +329,22 @@ class SweepSpec:
             if v is not None:
                 grid[k] = tuple(v)
         return dataclasses.replace(self, grid=grid)
+
+
+def _checked_grid(grid: Mapping, where: str) -> dict[str, tuple]:
+    """Grid key → non-empty tuple of distinct values (a single value becomes a 1-tuple)."""
+    out: dict[str, tuple] = {}
+    for key, values in dict(grid).items():
+        if isinstance(values, str) or not isinstance(values, Sequence):
+            values = (values,)
+        values = tuple(values)
+        if not values:
+            raise ConfigError(f"{where} key '{key}' has no values")
+        seen = [json.dumps(jsonable(v), sort_keys=True) for v in values]
+        if len(set(seen)) != len(seen):
+            raise ConfigError(f"{where} key '{key}' repeats a value: {list(values)}")
+        out[str(key)] = values
+    return out
 
 
 def _flatten_grid(grid: Mapping, prefix: str = "") -> dict:

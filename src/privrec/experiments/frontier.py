@@ -1,0 +1,251 @@
+"""One accuracy-vs-leakage frontier of several methods (a sweep with ``[[series]]``).
+
+Every finished run of a series is a point: its test HR@k as a share of the plain model of the
+same size and seed (the series named ``plain``, else the runs without a defence), against the
+leakage of each audited attribute by the strongest attacker — ROC-AUC for a binary attribute,
+balanced accuracy for one with more classes — with the 95 % bootstrap interval of that
+attacker (:mod:`privrec.audit.uncertainty`). The figures are read from the sweep's long
+records, never from column names. :func:`best_points` picks, per series, the least leaky point
+that keeps a given share of plain accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from privrec.experiments.sweep_results import leakage_attributes
+
+MIN_SHARE = 90.0
+"""Share of plain HR@k (%) a point must keep to be a candidate best point."""
+TARGETS: dict[str, float] = {"roc_auc": 0.55, "balanced_accuracy": 0.17}
+"""Leakage targets drawn on the figure (ROC-AUC of binary attributes, balanced accuracy of the
+others)."""
+
+
+def frontier_points(
+    results: pd.DataFrame,
+    records: pd.DataFrame,
+    k: int = 10,
+    knobs: dict[str, list[str]] | None = None,
+) -> pd.DataFrame:
+    """One row per finished run of a sweep with series: ``series``, ``knob`` (the values of the
+    series' own grid keys ``knobs[series]``; default: the grid columns that vary within the
+    series), ``embedding_size``, ``seed``, ``run_id``, ``hr`` (test HR@k),
+    ``hr_share`` (% of plain), and per attribute ``<a>_metric`` (``roc_auc`` or
+    ``balanced_accuracy``), ``<a>_value``, ``<a>_low``, ``<a>_high``, ``<a>_attacker``,
+    ``<a>_chance``, ``<a>_p_family``. Empty without a ``series`` column."""
+    if "series" not in results.columns or results.empty:
+        return pd.DataFrame()
+    ok = results[results["status"] == "ok"].copy()
+    attributes = leakage_attributes(records)
+    final = records[records["stage"] == "final"] if not records.empty else records
+    knob_keys = knobs if knobs is not None else _knob_keys(results)
+    rows = []
+    for _, r in ok.iterrows():
+        row = {
+            "series": r["series"],
+            "knob": ", ".join(
+                f"{key.split('.')[-1]}={_fmt(r[key])}"
+                for key in knob_keys.get(r["series"], [])
+                if key in r and not _missing(r[key])
+            ),
+            "embedding_size": int(r["embedding_size"]),
+            "seed": int(r["seed"]),
+            "run_id": r["run_id"],
+            "hr": float(r[f"test_hr@{k}"]),
+        }
+        mine = final[final["run_id"] == r["run_id"]]
+        for a in attributes:
+            row.update(_leakage(mine[mine["attribute"] == a], a))
+        rows.append(row)
+    points = pd.DataFrame(rows)
+    if points.empty:
+        return points
+    plain = _plain_hr(points, results)
+    points["hr_share"] = [
+        100 * p["hr"] / plain[(p["embedding_size"], p["seed"])]
+        if plain.get((p["embedding_size"], p["seed"]))
+        else math.nan
+        for _, p in points.iterrows()
+    ]
+    return points
+
+
+def best_points(
+    points: pd.DataFrame, attributes: Sequence[str], min_share: float = MIN_SHARE
+) -> pd.DataFrame:
+    """Per series and size, the point with the least leakage — the largest normalised leakage
+    over ``attributes`` (``(v − chance) / (1 − chance)``) — among those keeping at least
+    ``min_share`` % of plain HR@k; ``kept`` is False (and the most accurate point is given)
+    when no point keeps that much."""
+    if points.empty:
+        return points
+    out = []
+    for (_series, _size), group in points.groupby(["series", "embedding_size"], sort=False):
+        leak = group.apply(lambda p: _normalised(p, attributes), axis=1)
+        keep = group["hr_share"] >= min_share - 1e-9
+        if keep.any():
+            best = group.loc[leak[keep].idxmin()].copy()
+            best["kept"] = True
+        else:
+            best = group.loc[group["hr_share"].idxmax()].copy()
+            best["kept"] = False
+        best["leakage"] = _normalised(best, attributes)
+        out.append(best)
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -> Path | None:
+    """Draw HR@k (% of plain) against each attribute's leakage, one series per method, with
+    the bootstrap intervals, the chance line and the target region; ``None`` if nothing to
+    draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attributes = [a for a in attributes if f"{a}_value" in points.columns]
+    if points.empty or not attributes:
+        return None
+    fig, axes = plt.subplots(
+        1, len(attributes), figsize=(5.6 * len(attributes), 4.6), squeeze=False
+    )
+    series = list(dict.fromkeys(points["series"]))
+    colours = plt.get_cmap("tab10")(np.arange(len(series)) % 10)
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
+    for ax, a in zip(axes[0], attributes, strict=True):
+        metric = str(points[f"{a}_metric"].dropna().iloc[0])
+        chance = float(points[f"{a}_chance"].dropna().iloc[0])
+        for i, name in enumerate(series):
+            sel = points[points["series"] == name]
+            x, y = sel[f"{a}_value"].to_numpy(float), sel["hr_share"].to_numpy(float)
+            err = np.vstack([x - sel[f"{a}_low"], sel[f"{a}_high"] - x]).clip(min=0)
+            ax.errorbar(
+                x,
+                y,
+                xerr=np.nan_to_num(err),
+                fmt=markers[i % len(markers)] + "-",
+                color=colours[i],
+                ms=6,
+                lw=0.9,
+                capsize=2,
+                label=name,
+                alpha=0.9,
+            )
+            for (_, p), xi, yi in zip(sel.iterrows(), x, y, strict=True):
+                if p["knob"] and np.isfinite(xi) and np.isfinite(yi):
+                    ax.annotate(
+                        str(p["knob"]).split("=")[-1],
+                        (xi, yi),
+                        textcoords="offset points",
+                        xytext=(4, 3),
+                        fontsize=7,
+                        color="0.35",
+                    )
+        target = TARGETS.get(metric)
+        if target is not None:
+            ax.axvspan(chance, target, ymin=0, ymax=1, color="green", alpha=0.06, lw=0)
+            ax.axhline(MIN_SHARE, color="green", ls=":", lw=0.9)
+        ax.axvline(chance, color="0.6", ls="--", lw=0.8)
+        what = "ROC-AUC" if metric == "roc_auc" else "balanced accuracy"
+        ax.set_xlabel(f"{a}: strongest attacker {what} (95% CI); chance {chance:g}")
+        ax.set_ylabel("test HR@10, % of plain (same size, seed)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(
+        "Accuracy vs leakage, every method (shaded: target region; dotted: 90 % of plain)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def _leakage(rows: pd.DataFrame, attribute: str) -> dict:
+    """The strongest attacker's figure of one attribute of one run, from its records."""
+    out = {f"{attribute}_{k}": math.nan for k in ("value", "low", "high", "chance", "p_family")}
+    out[f"{attribute}_metric"] = None
+    out[f"{attribute}_attacker"] = ""
+    if rows.empty:
+        return out
+    wide = rows.pivot_table(index="attacker", columns="metric", values="value", sort=False)
+    chance = float(wide["chance_balanced"].dropna().iloc[0]) if "chance_balanced" in wide else 0.5
+    metric = "roc_auc" if abs(chance - 0.5) < 1e-9 else "balanced_accuracy"
+    if metric not in wide or wide[metric].isna().all():
+        return out
+    best = wide[metric].astype(float).idxmax()
+    chance_line = 0.5 if metric == "roc_auc" else chance
+    out.update(
+        {
+            f"{attribute}_metric": metric,
+            f"{attribute}_attacker": best,
+            f"{attribute}_value": float(wide.at[best, metric]),
+            f"{attribute}_low": _get(wide, best, f"{metric}_ci_low"),
+            f"{attribute}_high": _get(wide, best, f"{metric}_ci_high"),
+            f"{attribute}_chance": chance_line,
+            f"{attribute}_p_family": _get(wide, best, "p_value_family"),
+        }
+    )
+    return out
+
+
+def _get(wide: pd.DataFrame, row: str, col: str) -> float:
+    return float(wide.at[row, col]) if col in wide.columns else math.nan
+
+
+def _plain_hr(points: pd.DataFrame, results: pd.DataFrame) -> dict[tuple[int, int], float]:
+    """Plain HR@k per (size, seed): the ``plain`` series, else runs without a defence."""
+    ref = points[points["series"] == "plain"]
+    if ref.empty and "method" in results.columns:
+        ids = set(results.loc[results["method"] == "plain", "run_id"])
+        ref = points[points["run_id"].isin(ids)]
+    return {
+        (int(s), int(d)): float(g["hr"].mean())
+        for (s, d), g in ref.groupby(["embedding_size", "seed"])
+    }
+
+
+def _knob_keys(results: pd.DataFrame) -> dict[str, list[str]]:
+    """Per series, the grid keys whose values vary within it (its knob)."""
+    skip = {"series", "seed", "embedding_size", "size"}
+    out: dict[str, list[str]] = {}
+    grid_cols = [c for c in results.columns if c in _grid_columns(results)]
+    for name, group in results.groupby("series", sort=False):
+        out[str(name)] = [
+            c for c in grid_cols if c not in skip and group[c].map(_fmt).nunique(dropna=True) > 1
+        ]
+    return out
+
+
+def _grid_columns(results: pd.DataFrame) -> list[str]:
+    """Columns that hold grid values (dotted keys or the shared knobs)."""
+    return [c for c in results.columns if "." in c or c in ("lambda", "mmd", "hsic", "erasure")]
+
+
+def _normalised(p: pd.Series, attributes: Sequence[str]) -> float:
+    values = []
+    for a in attributes:
+        v, chance = p.get(f"{a}_value"), p.get(f"{a}_chance")
+        if v is None or chance is None or _missing(v) or _missing(chance):
+            continue
+        values.append(max(0.0, (float(v) - float(chance)) / (1 - float(chance))))
+    return max(values) if values else math.nan
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _fmt(v) -> str:
+    if _missing(v):
+        return ""
+    try:
+        return f"{float(v):g}"
+    except (TypeError, ValueError):
+        return str(v)
