@@ -296,7 +296,8 @@ class _Ctx:
             return [("", self.df)]
         out = []
         keys = self.df[self.extras].map(str)
-        for combo, idx in keys.groupby(self.extras, sort=False).groups.items():
+        by = self.extras if len(self.extras) > 1 else self.extras[0]  # scalar keys for one
+        for combo, idx in keys.groupby(by, sort=False).groups.items():
             combo = combo if isinstance(combo, tuple) else (combo,)
             label = ", ".join(f"{k}={v}" for k, v in zip(self.extras, combo, strict=True))
             out.append((label, self.df.loc[idx]))

@@ -1,0 +1,129 @@
+"""Several methods in one sweep (``[[series]]``) and their frontier in the report."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from privrec.errors import ConfigError
+from privrec.experiments.frontier import best_points
+from privrec.experiments.report import write_report
+from privrec.experiments.sweep_runner import run_sweep
+from privrec.experiments.sweep_spec import SweepSpec
+
+BASE = {
+    "dataset": "synthetic",
+    "data": {"n_users": 240, "n_items": 50},
+    "train": {"epochs": 2, "embedding_size": 4},
+    "attackers": "logistic",
+    "folds": 3,
+}
+
+
+def _spec(series, grid=None, **extra):
+    return SweepSpec.from_dict(
+        {"purge": ["attr"], "run": BASE, "grid": grid or {}, "series": series, **extra}
+    )
+
+
+def test_series_are_the_union_of_their_grids_and_shared_runs_run_once():
+    spec = _spec(
+        [
+            {"name": "plain"},
+            {"name": "confusion", "grid": {"lambda": [0, 0.5]}},
+            {
+                "name": "reverse",
+                "set": {"adversary.objective": "reverse"},
+                "grid": {"lambda": [0, 1]},
+            },
+            {"name": "purge", "set": {"erasure": "purge"}, "grid": {"erasure_options.weight": [2]}},
+        ],
+        grid={"seed": [0, 1]},
+    )
+    points = spec.expand()
+    labels = [(v["series"], v.get("lambda"), v["seed"]) for v, _ in points]
+    # λ = 0 is the same run for both objectives: listed once, under the first series
+    assert ("reverse", 0, 0) not in labels and ("confusion", 0, 0) in labels
+    assert len(points) == 2 * (1 + 2 + 1 + 1)
+    purge = [s for v, s in points if v["series"] == "purge"]
+    assert purge[0].erasure == "purge" and purge[0].erasure_options == {"weight": 2}
+    reverse = [s for v, s in points if v["series"] == "reverse"]
+    assert all(s.adversary.objective == "reverse" for s in reverse)
+    again = SweepSpec.from_dict(spec.to_dict())  # what sweep.json records rebuilds it
+    assert [s.run_id for _, s in again.expand()] == [s.run_id for _, s in points]
+
+
+@pytest.mark.parametrize(
+    ("series", "grid", "message"),
+    [
+        ([{"name": "a"}, {"name": "a"}], {}, "a name of its own"),
+        ([{"grid": {"lambda": [1]}}], {}, "missing 'name'"),
+        ([{"name": "a", "grid": {"seed": [1]}}], {"seed": [0]}, "in the shared grid"),
+        ([{"name": "a", "grid": {"lamda": [1]}}], {}, "lamda"),
+        ([{"name": "a", "sett": {}}], {}, "sett"),
+    ],
+)
+def test_bad_series_are_refused_with_the_key(series, grid, message):
+    with pytest.raises(ConfigError, match=message):
+        _spec(series, grid=grid)
+
+
+def _point(series, share, auc, bal, size=10):
+    return {
+        "series": series,
+        "knob": "",
+        "embedding_size": size,
+        "seed": 0,
+        "run_id": f"{series}-{share}",
+        "hr": share / 1000,
+        "hr_share": share,
+        "gender_value": auc,
+        "gender_chance": 0.5,
+        "age_value": bal,
+        "age_chance": 1 / 7,
+    }
+
+
+def test_the_best_point_is_the_least_leaky_that_keeps_the_share():
+    points = pd.DataFrame(
+        [
+            _point("a", 100, 0.80, 0.28),
+            _point("a", 92, 0.62, 0.16),
+            _point("a", 88, 0.52, 0.15),  # less leaky, but below 90 %
+            _point("b", 85, 0.60, 0.20),
+            _point("b", 70, 0.51, 0.15),
+        ]
+    )
+    best = best_points(points, ["gender", "age"]).set_index("series")
+    assert best.loc["a", "hr_share"] == 92 and bool(best.loc["a", "kept"])
+    # the leakage is the larger normalised one: gender (0.62 − 0.5) / 0.5 = 0.24
+    assert best.loc["a", "leakage"] == pytest.approx(0.24)
+    # no point of b keeps 90 %: its most accurate point, marked
+    assert best.loc["b", "hr_share"] == 85 and not bool(best.loc["b", "kept"])
+
+
+def test_a_sweep_with_series_reports_its_frontier(tmp_path):
+    spec = _spec(
+        [
+            {"name": "plain"},
+            {"name": "confusion", "grid": {"lambda": [0.5]}},
+            {"name": "leace", "set": {"erasure": "leace"}},
+        ]
+    )
+    out = tmp_path / "sweep"
+    outcome = run_sweep(spec, out, workers=1, progress=False)
+    assert list(outcome.results["series"]) == ["plain", "confusion", "leace"]
+    rep = write_report(out)
+    assert (out / "frontier.png").stat().st_size > 0 and "frontier" in rep.files
+    best = rep.table("frontier_best")
+    assert [r[0] for r in best.rows] == ["plain", "confusion", "leace"]
+    assert best.rows[0][5] == "100.0"  # plain is its own reference
+    cell = best.rows[2][6]  # leace's attr leakage with its interval
+    assert "[" in cell and "–" in cell
+    every = rep.table("frontier_points")
+    assert len(every.rows) == sum(outcome.results["status"] == "ok")
+    md = (out / "report.md").read_text()
+    assert "frontier.png" in md and "Frontier — best point per method" in md
+    assert not math.isnan(float(best.rows[1][4]))
