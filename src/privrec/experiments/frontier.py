@@ -153,10 +153,10 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
             ax.axhline(MIN_SHARE, color="green", ls=":", lw=0.9)
         ax.axvline(chance, color="0.6", ls="--", lw=0.8)
         what = "ROC-AUC" if metric == "roc_auc" else "balanced accuracy"
-        ax.set_xlabel(f"{a}: strongest attacker {what} (95% CI); chance {chance:g}")
+        ax.set_xlabel(f"{a}: strongest attacker {what} (95% CI); chance {chance:.3g}")
         ax.set_ylabel("test HR@10, % of plain (same size, seed)")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=8, loc="best")
     fig.suptitle(
         "Accuracy vs leakage, every method (shaded: target region; dotted: 90 % of plain)",
         fontsize=10,
