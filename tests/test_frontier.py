@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,6 +20,7 @@ BASE = {
     "train": {"epochs": 2, "embedding_size": 4},
     "attackers": "logistic",
     "folds": 3,
+    "audit_lists": True,
 }
 
 
@@ -124,6 +126,38 @@ def test_a_sweep_with_series_reports_its_frontier(tmp_path):
     assert "[" in cell and "–" in cell
     every = rep.table("frontier_points")
     assert len(every.rows) == sum(outcome.results["status"] == "ok")
+    assert best.columns[-1] == "attr from the served lists" and "[" in best.rows[0][-1]
     md = (out / "report.md").read_text()
     assert "frontier.png" in md and "Frontier — best point per method" in md
     assert not math.isnan(float(best.rows[1][4]))
+
+
+def test_a_run_audits_its_served_lists_on_the_audited_users(tmp_path):
+    import privrec
+    from privrec.runs.pipeline import run_pipeline
+    from privrec.runs.run_spec import RunSpec
+
+    ds = privrec.load_dataset("synthetic", seed=4, n_users=300, n_items=60)
+    spec = RunSpec.from_dict(
+        {**BASE, "label_fraction": 0.5, "adversary": {"weights": {"attr": 0.2}}}
+    )
+    plain = RunSpec.from_dict({k: v for k, v in BASE.items() if k != "audit_lists"})
+    assert "audit_lists" not in plain.identity()  # runs from before the option keep their ids
+    assert "audit_lists" in spec.identity()
+    run = run_pipeline(spec, ds)
+    lists = run.list_audit
+    assert lists is not None and lists.info["source"] == "recommendations"
+    held = int((~np.isin(ds.interactions.user_ids, run.label_users)).sum())
+    assert int(lists.table["n_users"].iloc[0]) <= held  # the audit's population, not everyone
+    assert run.metrics["leakage_lists"][0]["attribute"] == "attr"
+    stages = {r["stage"] for r in run.stored_results()["records"] if r["attacker"]}
+    assert stages == {"final", "lists"}
+    run.save(tmp_path / "run")
+    assert (tmp_path / "run" / "audit_lists" / "audit.json").is_file()
+    again = privrec.load_run(tmp_path / "run")
+    assert again.list_audit is not None
+    assert list(again.list_audit.table["attacker"]) == list(lists.table["attacker"])
+    for col in ("roc_auc", "balanced_accuracy", "roc_auc_ci_low", "p_value_family"):
+        np.testing.assert_array_equal(
+            again.list_audit.table[col].to_numpy(float), lists.table[col].to_numpy(float)
+        )

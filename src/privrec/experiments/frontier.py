@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,15 @@ def frontier_points(
     series), ``embedding_size``, ``seed``, ``run_id``, ``hr`` (test HR@k),
     ``hr_share`` (% of plain), and per attribute ``<a>_metric`` (``roc_auc`` or
     ``balanced_accuracy``), ``<a>_value``, ``<a>_low``, ``<a>_high``, ``<a>_attacker``,
-    ``<a>_chance``, ``<a>_p_family``. Empty without a ``series`` column."""
+    ``<a>_chance``, ``<a>_p_family``; for runs that audited their served lists
+    (``audit_lists``) the same figures of the lists as ``<a>_list_…``. Empty without a
+    ``series`` column."""
     if "series" not in results.columns or results.empty:
         return pd.DataFrame()
     ok = results[results["status"] == "ok"].copy()
     attributes = leakage_attributes(records)
     final = records[records["stage"] == "final"] if not records.empty else records
+    lists = records[records["stage"] == "lists"] if not records.empty else records
     knob_keys = knobs if knobs is not None else _knob_keys(results)
     rows = []
     for _, r in ok.iterrows():
@@ -60,8 +64,11 @@ def frontier_points(
             "hr": float(r[f"test_hr@{k}"]),
         }
         mine = final[final["run_id"] == r["run_id"]]
+        served = lists[lists["run_id"] == r["run_id"]]
         for a in attributes:
             row.update(_leakage(mine[mine["attribute"] == a], a))
+            if not served.empty:
+                row.update(_leakage(served[served["attribute"] == a], f"{a}_list"))
         rows.append(row)
     points = pd.DataFrame(rows)
     if points.empty:
@@ -90,10 +97,10 @@ def best_points(
         leak = group.apply(lambda p: _normalised(p, attributes), axis=1)
         keep = group["hr_share"] >= min_share - 1e-9
         if keep.any():
-            best = group.loc[leak[keep].idxmin()].copy()
+            best = group.loc[leak[keep].astype(float).idxmin()].copy()  # type: ignore[call-overload]
             best["kept"] = True
         else:
-            best = group.loc[group["hr_share"].idxmax()].copy()
+            best = group.loc[group["hr_share"].astype(float).idxmax()].copy()  # type: ignore[call-overload]
             best["kept"] = False
         best["leakage"] = _normalised(best, attributes)
         out.append(best)
@@ -102,7 +109,8 @@ def best_points(
 
 def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -> Path | None:
     """Draw HR@k (% of plain) against each attribute's leakage, one series per method, with
-    the bootstrap intervals, the chance line and the target region; ``None`` if nothing to
+    the bootstrap intervals, the chance line and the target region, and (hollow markers) the
+    leakage of the served top-k lists where the runs audited them; ``None`` if nothing to
     draw."""
     import matplotlib
 
@@ -137,6 +145,18 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
                 label=name,
                 alpha=0.9,
             )
+            if f"{a}_list_value" in sel.columns and sel[f"{a}_list_value"].notna().any():
+                ax.scatter(
+                    sel[f"{a}_list_value"],
+                    y,
+                    marker=markers[i % len(markers)],
+                    facecolors="none",
+                    edgecolors=colours[i],
+                    s=36,
+                    lw=0.9,
+                    alpha=0.8,
+                    label=f"{name}: served lists" if a == attributes[-1] else None,
+                )
             for (_, p), xi, yi in zip(sel.iterrows(), x, y, strict=True):
                 if p["knob"] and np.isfinite(xi) and np.isfinite(yi):
                     ax.annotate(
@@ -169,7 +189,9 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
 
 def _leakage(rows: pd.DataFrame, attribute: str) -> dict:
     """The strongest attacker's figure of one attribute of one run, from its records."""
-    out = {f"{attribute}_{k}": math.nan for k in ("value", "low", "high", "chance", "p_family")}
+    out: dict[str, Any] = {
+        f"{attribute}_{k}": math.nan for k in ("value", "low", "high", "chance", "p_family")
+    }
     out[f"{attribute}_metric"] = None
     out[f"{attribute}_attacker"] = ""
     if rows.empty:
@@ -179,13 +201,13 @@ def _leakage(rows: pd.DataFrame, attribute: str) -> dict:
     metric = "roc_auc" if abs(chance - 0.5) < 1e-9 else "balanced_accuracy"
     if metric not in wide or wide[metric].isna().all():
         return out
-    best = wide[metric].astype(float).idxmax()
+    best = str(wide[metric].astype(float).idxmax())
     chance_line = 0.5 if metric == "roc_auc" else chance
     out.update(
         {
             f"{attribute}_metric": metric,
             f"{attribute}_attacker": best,
-            f"{attribute}_value": float(wide.at[best, metric]),
+            f"{attribute}_value": _get(wide, best, metric),
             f"{attribute}_low": _get(wide, best, f"{metric}_ci_low"),
             f"{attribute}_high": _get(wide, best, f"{metric}_ci_high"),
             f"{attribute}_chance": chance_line,
@@ -196,7 +218,7 @@ def _leakage(rows: pd.DataFrame, attribute: str) -> dict:
 
 
 def _get(wide: pd.DataFrame, row: str, col: str) -> float:
-    return float(wide.at[row, col]) if col in wide.columns else math.nan
+    return float(wide.at[row, col]) if col in wide.columns else math.nan  # type: ignore[arg-type]
 
 
 def _plain_hr(points: pd.DataFrame, results: pd.DataFrame) -> dict[tuple[int, int], float]:
@@ -205,10 +227,11 @@ def _plain_hr(points: pd.DataFrame, results: pd.DataFrame) -> dict[tuple[int, in
     if ref.empty and "method" in results.columns:
         ids = set(results.loc[results["method"] == "plain", "run_id"])
         ref = points[points["run_id"].isin(ids)]
-    return {
-        (int(s), int(d)): float(g["hr"].mean())
-        for (s, d), g in ref.groupby(["embedding_size", "seed"])
-    }
+    out: dict[tuple[int, int], float] = {}
+    for key, g in ref.groupby(["embedding_size", "seed"]):
+        size, seed = key
+        out[(int(str(size)), int(str(seed)))] = float(g["hr"].mean())
+    return out
 
 
 def _knob_keys(results: pd.DataFrame) -> dict[str, list[str]]:

@@ -132,8 +132,10 @@ def _frontier_tables(ctx: _Ctx) -> list[ReportTable]:
         return []
     attrs = [a for a in ctx.attributes if f"{a}_value" in points.columns]
     cols = ["series", "setting", "size", "seed", f"test HR@{ctx.k} %", "% of plain"]
+    listed = [a for a in attrs if f"{a}_list_value" in points.columns]
     for a in attrs:
         cols.append(f"{a} ({_metric_label(points, a)}, 95% CI)")
+    cols += [f"{a} from the served lists" for a in listed]
 
     def cells(p: pd.Series) -> list[str]:
         row = [
@@ -146,6 +148,8 @@ def _frontier_tables(ctx: _Ctx) -> list[ReportTable]:
         ]
         for a in attrs:
             row.append(_leak_cell(p, a))
+        for a in listed:
+            row.append(_leak_cell(p, f"{a}_list"))
         return row
 
     best = best_points(points, attrs, MIN_SHARE)

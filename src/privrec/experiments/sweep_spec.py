@@ -136,7 +136,7 @@ class SweepSpec:
             )
         object.__setattr__(self, "purge", purge)
         object.__setattr__(self, "overrides", tuple((dict(m), dict(s)) for m, s in self.overrides))
-        series = []
+        series: list[tuple[str, dict, dict[str, tuple]]] = []
         for i, (label, changes, sub) in enumerate(self.series):
             label = str(label)
             if not label or label in [n for n, _, _ in series]:

@@ -78,6 +78,8 @@ class AuditStep:
         seed: seed of the folds and attackers.
         jobs: worker processes.
         audit_trained: also audit the vectors before erasure (erased runs).
+        lists: also audit each user's top-k list (see
+            :attr:`~privrec.runs.run_spec.RunSpec.audit_lists`).
         progress: show a progress bar.
     """
 
@@ -88,6 +90,7 @@ class AuditStep:
     jobs: int = 1
     audit_trained: bool = True
     progress: bool = False
+    lists: bool = False
 
     def __post_init__(self) -> None:
         from privrec.audit.attackers import resolve_attackers
@@ -113,7 +116,9 @@ def audit_of(spec: RunSpec) -> AuditStep | None:
     """The audit stage a :class:`RunSpec` asks for (``None``: no audit)."""
     if spec.attackers is None:
         return None
-    return AuditStep(spec.attackers, spec.audit_attributes, spec.folds, spec.seed)
+    return AuditStep(
+        spec.attackers, spec.audit_attributes, spec.folds, spec.seed, lists=spec.audit_lists
+    )
 
 
 def run_pipeline(
@@ -199,7 +204,7 @@ def run_pipeline(
             recorded = metrics.pop("before_erasure_recorded")
             if "before_erasure" in metrics:
                 metrics["before_erasure"]["recorded"] = recorded
-        final_audit = trained_audit = None
+        final_audit = trained_audit = list_audit = None
         if embeddings is not None and audit is not None:
             t0 = time.perf_counter()
             final_audit = _audit(embeddings, order, dataset, audit_attrs, names, audit)
@@ -209,6 +214,11 @@ def run_pipeline(
                 )
             timings["audit_seconds"] = time.perf_counter() - t0
             metrics["leakage"] = _headline(final_audit)
+            if audit.lists:
+                list_audit = _list_audit(
+                    embeddings, order, dataset, split, audit_attrs, names, audit, spec.train.k
+                )
+                metrics["leakage_lists"] = _headline(list_audit)
             if trained_audit is not None:
                 metrics["before_erasure"]["leakage"] = _headline(trained_audit)
         if embeddings is not None:
@@ -256,6 +266,7 @@ def run_pipeline(
         audit=final_audit,
         trained_embeddings=trained_embeddings,
         trained_audit=trained_audit,
+        list_audit=list_audit,
         erasure=erasure_record,
         source_run=source.path if source is not None else None,
         seen=_seen(split, order) if embeddings is not None else None,
@@ -664,6 +675,36 @@ def _audit(
         seed=step.seed,
         jobs=step.jobs,
         progress=step.progress,
+    )
+
+
+def _list_audit(
+    emb: Embeddings,
+    order: _Order | None,
+    dataset: Dataset,
+    split: Split,
+    attributes: UserAttributes,
+    names: Sequence[str],
+    step: AuditStep,
+    k: int,
+):
+    """The audit of every user's top-``k`` list (training items excluded) on ``attributes``'
+    users, by the sparse-capable attackers."""
+    from privrec.audit.recommendations import RECOMMENDATION_ATTACKERS, audit_recommendations
+
+    users, items, bias = _rows(emb, order)
+    inter = dataset.interactions
+    served = Embeddings(inter.user_ids, users, inter.item_ids, items, bias)
+    return audit_recommendations(
+        served,
+        split,
+        attributes,
+        k=k,
+        names=list(names),
+        attackers=RECOMMENDATION_ATTACKERS,
+        folds=step.folds,
+        seed=step.seed,
+        jobs=step.jobs,
     )
 
 

@@ -129,6 +129,8 @@ def run_records(run: Run) -> list[dict]:
     stages: list[tuple[str, Mapping, AuditResult | None]] = [("final", metrics, run.audit)]
     if run.erasure is not None:
         stages.append(("trained", metrics.get("before_erasure", {}), run.trained_audit))
+    if run.list_audit is not None:
+        stages.append(("lists", {}, run.list_audit))
     population = _population(run)
     for stage, ranking, audit in stages:
         out += _ranking_records(run_id, stage, ranking, metrics.get("users_evaluated"), k)

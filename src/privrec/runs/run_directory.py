@@ -23,6 +23,7 @@ directory that exists and matches its manifest is complete):
                              and columns in the order of ``embeddings.npz``)
 ``audit.json|csv|md``        the audit of the final vectors (audited runs)
 ``audit_trained/``           the audit of the vectors before erasure (erased, audited runs)
+``audit_lists/``             the audit of each user's top-k list (runs with ``audit_lists``)
 ``label_users.txt``          one user id per line: the users whose labels the defences could
                              use (``label_fraction < 1``); audits score the others
 ===========================  =================================================================
@@ -98,6 +99,7 @@ class StoredRun:
     audit_attributes: tuple[str, ...]
     summary: dict | None
     label_users: np.ndarray | None = None
+    list_audit: dict | None = None
 
 
 def write_run_directory(
@@ -112,11 +114,13 @@ def write_run_directory(
     audit: Any = None,
     trained_audit: Any = None,
     label_users: np.ndarray | None = None,
+    list_audit: Any = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a complete run directory at ``path`` (atomically; see the module docstring).
 
-    ``audit``/``trained_audit`` are :class:`~privrec.audit.result.AuditResult` objects. An
+    ``audit``/``trained_audit``/``list_audit`` are :class:`~privrec.audit.result.AuditResult`
+    objects. An
     existing ``path`` is an error unless ``overwrite``; nothing appears at ``path`` if
     writing fails.
     """
@@ -137,6 +141,8 @@ def write_run_directory(
             write_audit(audit, tmp)
         if trained_audit is not None:
             write_audit(trained_audit, tmp / "audit_trained")
+        if list_audit is not None:
+            write_audit(list_audit, tmp / "audit_lists")
         if label_users is not None:
             text = "".join(f"{u}\n" for u in np.asarray(label_users).tolist())
             atomic_write_text(tmp / LABEL_USERS, text)
@@ -185,6 +191,7 @@ def read_run_directory(path: str | Path) -> StoredRun:
         audit_attributes=tuple(audited),
         summary=_read_json_if(path / "summary.json"),
         label_users=read_label_users(path, embeddings),
+        list_audit=_read_json_if(path / "audit_lists" / "audit.json"),
     )
 
 

@@ -45,6 +45,8 @@ class Run:
         audit: the audit of :attr:`embeddings` (``None`` when not audited).
         trained_embeddings: the vectors as trained, before erasure (erased runs only).
         trained_audit: the audit of :attr:`trained_embeddings` (erased, audited runs only).
+        list_audit: the audit of every user's top-k list, training items excluded
+            (:func:`~privrec.audit.audit_recommendations`; runs with ``audit_lists``).
         erasure: what the erasure did (method, attributes, rank removed, holdout...).
         source_run: the run directory an erasure started from, when it started from one.
         seen: training interactions, users × items in the order of :attr:`embeddings`
@@ -71,6 +73,7 @@ class Run:
     audit: AuditResult | None = None
     trained_embeddings: Embeddings | None = None
     trained_audit: AuditResult | None = None
+    list_audit: AuditResult | None = None
     erasure: Mapping[str, Any] | None = None
     source_run: str | None = None
     seen: sp.csr_matrix | None = None
@@ -224,6 +227,7 @@ class Run:
             seen=self.seen,
             audit=self.audit,
             trained_audit=self.trained_audit,
+            list_audit=self.list_audit,
             label_users=self.label_users,
             overwrite=overwrite,
         )
@@ -285,6 +289,7 @@ def read_run(path: str | Path) -> Run:
         audit=_audit_result(stored.audit),
         trained_embeddings=stored.trained_embeddings,
         trained_audit=_audit_result(stored.trained_audit),
+        list_audit=_audit_result(stored.list_audit),
         erasure=erasure,
         source_run=config.get("source_run") or (erasure or {}).get("source_run"),
         seen=stored.seen,

@@ -43,6 +43,7 @@ RUN_KEYS: tuple[str, ...] = (
     "folds",
     "seed",
     "baseline_check",
+    "audit_lists",
 )
 
 BASELINE_CHECKS: tuple[str, ...] = ("auto", "always", "never")
@@ -67,7 +68,12 @@ def train_defaults(model: object = None) -> dict[str, Any]:
 #: trained with gradient reversal, today's ``adversary.objective`` default being
 #: ``confusion``). The section ``""`` holds the run's own top-level keys.
 _LATER_OPTIONS: dict[str, dict[str, Any]] = {
-    "": {"erasure_options": {}, "erasure_holdout": 0.0, "label_fraction": 1.0},
+    "": {
+        "erasure_options": {},
+        "erasure_holdout": 0.0,
+        "label_fraction": 1.0,
+        "audit_lists": False,
+    },
     "adversary": {"objective": "reverse"},
     "train": {
         "vae_hidden": 600,
@@ -155,6 +161,11 @@ class RunSpec:
     the twin's vectors: ``auto`` for training-time defences that make no claim of their own
     to check (MMD/HSIC penalties without adversarial heads), ``always`` for any training-time
     defence, ``never``. It changes the check, not the vectors: not part of the run's id."""
+    audit_lists: bool = False
+    """Also audit what each user is served: the attackers (the sparse-capable
+    :data:`~privrec.audit.recommendations.RECOMMENDATION_ATTACKERS`) read the attribute from
+    each user's top-k list, training items excluded, on the same users as the audit
+    (stage ``lists`` of the records, ``audit_lists/`` in the run directory)."""
 
     def __post_init__(self) -> None:
         from privrec.defences.adversarial.adversary import AdversarySpec
@@ -223,6 +234,8 @@ class RunSpec:
         object.__setattr__(self, "attackers", attackers)
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
             raise ConfigError(f"folds must be an integer >= 2, got {self.folds!r}")
+        if not isinstance(self.audit_lists, bool):
+            raise ConfigError(f"'audit_lists' must be true or false, got {self.audit_lists!r}")
         if self.baseline_check not in BASELINE_CHECKS:
             raise ConfigError(
                 f"'baseline_check' must be one of {', '.join(BASELINE_CHECKS)}, "
@@ -253,6 +266,7 @@ class RunSpec:
                 "folds": self.folds,
                 "seed": self.seed,
                 "baseline_check": self.baseline_check,
+                "audit_lists": self.audit_lists,
             }
         )
 
@@ -295,6 +309,8 @@ class RunSpec:
             opts = d["erasure_options"] or {}
             check_keys(opts, list(opts), f"{where}.erasure_options")
             kw["erasure_options"] = jsonable(dict(opts))
+        if "audit_lists" in d:
+            kw["audit_lists"] = convert(d["audit_lists"], bool, f"{where}.audit_lists")
         if "label_fraction" in d:
             kw["label_fraction"] = convert(d["label_fraction"], float, f"{where}.label_fraction")
         if "erasure_holdout" in d:
