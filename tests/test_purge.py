@@ -184,3 +184,39 @@ def test_purge_command_names_a_bad_vectors_file(tmp_path):
     result = CliRunner().invoke(app, ["purge", str(path), "-a", "attr", "-o", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "pass --dataset" in result.output
+
+
+@pytest.mark.slow
+def test_purge_with_pseudo_labels_reaches_users_whose_labels_it_did_not_see():
+    """Fitted on the labelled half only, the map hides a planted direction from the labelled
+    users but hardly from the others; pseudo-labels (a logistic regression's class
+    probabilities for the unlabelled users) carry it over to them."""
+    ds = privrec.load_dataset("synthetic", seed=0, mode="direction", n_users=800)
+    run = privrec.train(ds, embedding_size=16, epochs=20, seed=0)
+    emb = run.embeddings
+    split = leave_last_out(ds.interactions)
+    attr = ds.attributes.align_to(ds.interactions.user_ids)["attr"]
+    hide = np.random.default_rng(123).random(len(attr.values)) < 0.5
+    seen = Attribute("attr", "categorical", np.where(hide, -1, attr.values), attr.classes)
+    x, y = emb.user_vectors, attr.values
+    items = (emb.item_vectors, emb.item_bias)
+
+    def held_out_auc(vectors):
+        return _auc(vectors[hide], y[hide])
+
+    plain = fit_purge(x, [seen], items, split.train.csr, steps=100, weight=10.0)
+    pseudo = fit_purge(
+        x, [seen], items, split.train.csr, steps=100, weight=10.0, pseudo_labels=True
+    )
+    before, without, with_ = held_out_auc(x), held_out_auc(plain(x)), held_out_auc(pseudo(x))
+    assert before > 0.85
+    assert without > 0.8, without  # the map alone does not carry over (why the option exists)
+    assert with_ < 0.7 and without - with_ > 0.15, (without, with_)
+    assert pseudo.info["top10_overlap"] >= 0.6
+    assert pseudo.info["pseudo_labelled_users"] == {"attr": int(hide.sum())}
+
+
+def test_purge_pseudo_labels_need_random_features(trained):
+    ds, run = trained
+    with pytest.raises(ConfigError, match="pseudo_labels needs kernel = rff"):
+        _fit(ds, run, steps=1, kernel="rbf", pseudo_labels=True)

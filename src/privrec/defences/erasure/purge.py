@@ -112,6 +112,7 @@ def fit_purge(
     kernel: Literal["rff", "rbf"] = "rff",
     features: int = 1024,
     leace: bool = False,
+    pseudo_labels: bool = False,
 ) -> PurgeMap:
     """Fit the purge of ``attributes`` (categorical, aligned to the rows of ``x``).
 
@@ -140,6 +141,11 @@ def fit_purge(
             ``rbf``: the exact kernels (O(n²) per step).
         features: random features per bandwidth (``rff``).
         leace: follow the map with LEACE fitted on the purged vectors of the labelled users.
+        pseudo_labels: also make the groups indistinguishable among the users *without* a
+            label, weighted by the class probabilities a logistic regression fitted on the
+            labelled users' original vectors gives them (a weighted MMD, its own term
+            normalised like the others), so that the map is fitted where those users are.
+            Needs ``kernel = "rff"``.
     """
     _check_options(
         weight, steps, learning_rate, hidden, top_k, margin, random_negatives, bandwidths, sample
@@ -148,6 +154,8 @@ def fit_purge(
         raise ConfigError(f"purge option kernel must be rff or rbf, got {kernel!r}")
     if features < 1:
         raise ConfigError(f"purge option features must be ≥ 1, got {features}")
+    if pseudo_labels and kernel != "rff":
+        raise ConfigError("purge option pseudo_labels needs kernel = rff")
     for a in attributes:
         if a.kind != "categorical":
             raise ConfigError(
@@ -183,6 +191,7 @@ def fit_purge(
     ranked_t = torch.as_tensor(ranked, dtype=torch.long)
     original = _list_scores(xt, vt, bt, ranked_t)
     labelled = [(torch.as_tensor(np.flatnonzero(a.known)), a) for a in attributes]
+    pseudo = _pseudo_labels(x, attributes, seed, dtype) if pseudo_labels else []
 
     w1 = torch.nn.Parameter(torch.randn(dim, hidden, generator=gen, dtype=dtype) / math.sqrt(dim))
     b1 = torch.nn.Parameter(torch.zeros(hidden, dtype=dtype))
@@ -209,10 +218,18 @@ def fit_purge(
             else:
                 est = mmd_classes_features(made[key], codes, attr.n_classes)
             terms.append(est.clamp_min(0.0).sum())
+        for rows, probs in pseudo:
+            if len(rows) > sample:
+                keep = torch.randperm(len(rows), generator=gen)[:sample]
+                rows, probs = rows[keep], probs[keep]
+            feats = _kernel_or_features(out[rows], bandwidths, False, features, gen)
+            terms.append(_weighted_mmd(feats, probs))
         return terms
 
     with torch.no_grad():
         start = [float(t) for t in distances(xt, exact=True)]
+        if pseudo:  # the weighted terms have no exact form here: their first estimate
+            start[len(labelled) :] = [float(t) for t in distances(xt)[len(labelled) :]]
     norms = [max(s, 1e-12) for s in start]
     history = []
     for step in range(steps):
@@ -242,6 +259,8 @@ def fit_purge(
     out_np = fmap(x).astype(np.float64)
     with torch.no_grad():
         end = [float(t) for t in distances(torch.as_tensor(out_np, dtype=dtype), exact=True)]
+    names = [a.name for a in attributes]
+    names += [f"{a.name} (pseudo-labels)" for a in attributes] if pseudo else []
     eraser = None
     if leace:
         from privrec.defences.erasure.leace import fit_leace
@@ -254,8 +273,11 @@ def fit_purge(
         "users": n,
         "labelled_users": {a.name: int(a.known.sum()) for a in attributes},
         "steps": steps,
-        "distance_start": dict(zip([a.name for a in attributes], start, strict=True)),
-        "distance_end": dict(zip([a.name for a in attributes], end, strict=True)),
+        "distance_start": dict(zip(names, start, strict=True)),
+        "distance_end": dict(zip(names, end, strict=True)),
+        "pseudo_labelled_users": {
+            a.name: int(len(rows)) for a, (rows, _) in zip(attributes, pseudo, strict=False)
+        },
         "history": history,
         f"top{top_k}_overlap": overlap,
         "leace": leace,
@@ -286,6 +308,42 @@ def _check_options(
         problems.append(f"bandwidths must be positive numbers, got {bandwidths}")
     if problems:
         raise ConfigError("purge option " + "; ".join(problems))
+
+
+def _pseudo_labels(
+    x: np.ndarray, attributes: list[Attribute], seed: int, dtype: torch.dtype
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per attribute, the users without a label and their class probabilities from a
+    logistic regression fitted on the labelled users' (standardised) vectors."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    out = []
+    for a in attributes:
+        known = np.flatnonzero(a.known)
+        unknown = np.flatnonzero(~a.known)
+        probs = np.zeros((len(unknown), a.n_classes))
+        if len(unknown) >= 2 and len(np.unique(a.values[known])) >= 2:
+            scaler = StandardScaler().fit(x[known])
+            clf = LogisticRegression(max_iter=2000, random_state=seed)
+            clf.fit(scaler.transform(x[known]), a.values[known])
+            probs[:, clf.classes_] = clf.predict_proba(scaler.transform(x[unknown]))
+        out.append((torch.as_tensor(unknown), torch.as_tensor(probs, dtype=dtype)))
+    return out
+
+
+def _weighted_mmd(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ_c π_c ‖μ_c − μ‖²`` summed over bandwidths, for features ``(B, n, D)`` and soft class
+    weights ``(n, C)`` (rows summing to 1): ``μ_c`` the weighted feature mean of class ``c``,
+    ``μ`` the overall mean, ``π_c`` the class's share of the weight (a biased, V-statistic
+    MMD² of soft groups)."""
+    mass = weights.sum(0)  # (C,)
+    present = mass > 1e-6
+    means = torch.einsum("nc,bnd->bcd", weights, features) / mass.clamp_min(1e-6)[None, :, None]
+    overall = features.mean(1, keepdim=True)  # (B, 1, D)
+    share = mass / mass.sum()
+    gaps = (means - overall).pow(2).sum(-1)  # (B, C)
+    return (gaps * (share * present)[None, :]).sum()
 
 
 def _kernel_or_features(
