@@ -103,29 +103,12 @@ def to_markdown(result: AuditResult) -> str:
         kind = t["kind"].iloc[0]
         lines += ["", f"## {attribute} ({kind}, {int(t['n_users'].iloc[0])} users)", ""]
         if kind == "categorical":
-            header = [
-                "attacker",
-                "accuracy",
-                "balanced acc.",
-                "ROC-AUC",
-                "macro-F1",
-                "majority",
-                "gap",
-                "MI ≥ (bits)",
-                "p vs chance",
-                "seconds",
-            ]
+            header = ["attacker", *ATTACKER_COLUMNS, "MI ≥ (bits)", "seconds"]
             body = [
                 [
                     r["attacker"],
-                    f"{_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])}",
-                    f"{_pct(r['balanced_accuracy'])} ± {_pct(r['balanced_accuracy_std'])}",
-                    f"{_f(r['roc_auc'])} ± {_f(r['roc_auc_std'])}",
-                    _f(r["macro_f1"]),
-                    _pct(r["majority"]),
-                    _signed_pct(r["gap"]),
+                    *attacker_cells(r),
                     _f(r["mi_lower_bits"], 3),
-                    "–" if _nan(r.get("p_value")) else _p(r["p_value"]).removeprefix("= "),
                     _f(r["seconds"], 1),
                 ]
                 for _, r in t.iterrows()
@@ -151,6 +134,34 @@ def to_markdown(result: AuditResult) -> str:
         lines += ["", "## Warnings", ""]
         lines += [f"- {w}" for w in info["warnings"]]
     return "\n".join(lines) + "\n"
+
+
+ATTACKER_COLUMNS: tuple[str, ...] = (
+    "accuracy",
+    "balanced acc.",
+    "ROC-AUC",
+    "macro-F1",
+    "majority",
+    "gap",
+    "p vs chance",
+)
+"""The columns of an attacker's row of a categorical attribute (:func:`attacker_cells`)."""
+
+
+def attacker_cells(row: pd.Series | dict) -> list[str]:
+    """One attacker's figures on a categorical attribute, as text, in
+    :data:`ATTACKER_COLUMNS` order (the markdown report and the CLI table)."""
+    r = dict(row)
+    p = r.get("p_value")
+    return [
+        f"{_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])}",
+        f"{_pct(r['balanced_accuracy'])} ± {_pct(r['balanced_accuracy_std'])}",
+        f"{_f(r['roc_auc'])} ± {_f(r['roc_auc_std'])}",
+        _f(r["macro_f1"]),
+        _pct(r["majority"]),
+        _signed_pct(r["gap"]),
+        "–" if p is None or _nan(p) else _p(float(p)).removeprefix("= "),
+    ]
 
 
 def _md_table(header: list[str], body: list[list[str]]) -> list[str]:

@@ -234,6 +234,7 @@ def _held_out_labels(vectors: Path, attrs):
 
 def _print_result(result) -> None:
     from privrec.audit import headline_sentence
+    from privrec.audit.report import ATTACKER_COLUMNS, attacker_cells
 
     info = result.info
     source = (
@@ -250,27 +251,10 @@ def _print_result(result) -> None:
         table = Table(title=f"{name} ({kind}, {int(t['n_users'].iloc[0]):,} users)")
         if kind == "categorical":
             table.add_column("attacker", no_wrap=True)
-            for col in (
-                "accuracy",
-                "balanced acc.",
-                "ROC-AUC",
-                "macro-F1",
-                "majority",
-                "gap",
-                "p vs chance",
-            ):
+            for col in ATTACKER_COLUMNS:
                 table.add_column(col, justify="right")
             for _, r in t.iterrows():
-                table.add_row(
-                    r["attacker"],
-                    f"{_pct(r['accuracy'])} ± {_pct(r['accuracy_std'])}",
-                    f"{_pct(r['balanced_accuracy'])} ± {_pct(r['balanced_accuracy_std'])}",
-                    f"{_num(r['roc_auc'])} ± {_num(r['roc_auc_std'])}",
-                    _num(r["macro_f1"]),
-                    _pct(r["majority"]),
-                    f"{100 * r['gap']:+.1f} pp",
-                    _num(r.get("p_value"), 3),
-                )
+                table.add_row(r["attacker"], *attacker_cells(r))
         else:
             table.add_column("regressor", no_wrap=True)
             for col in ("R²", "MAE", "MAE of mean"):
