@@ -282,4 +282,3 @@ def _print_result(result) -> None:
 
 def _num(x: float, digits: int = 2) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
