@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
         "privrec.config_types",
         "privrec.progress",
         "privrec.cpus",
+        "privrec.defence_names",
     ),
     ("privrec.artifacts",),
     ("privrec.data",),

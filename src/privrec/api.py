@@ -88,6 +88,7 @@ def train_spec(
     adversary: Mapping[str, Any] | None = None,
     mmd: Mapping[str, float] | None = None,
     hsic: Mapping[str, float] | None = None,
+    swd: Mapping[str, float] | None = None,
     dependence: Mapping[str, Any] | None = None,
     attackers: str | Sequence[str] | None = None,
     audit_attributes: Sequence[str] = (),
@@ -105,11 +106,11 @@ def train_spec(
     from privrec.training.config import TrainConfig
 
     for name, given in (("adversary", adversary), ("dependence", dependence)):
-        for key in ("weights", "mmd", "hsic", "seed"):
+        for key in ("weights", "mmd", "hsic", "swd", "seed"):
             if given and key in given:
                 raise ConfigError(
-                    f"{name}[{key!r}]: give the weights as adversaries=/mmd=/hsic= and the "
-                    "seed as seed="
+                    f"{name}[{key!r}]: give the weights as adversaries=/mmd=/hsic=/swd= and "
+                    "the seed as seed="
                 )
     try:
         options = {**RUN_TRAIN_DEFAULTS, **train_options}
@@ -119,7 +120,11 @@ def train_spec(
         config = TrainConfig.for_model(model, **options, embedding_size=embedding_size, seed=seed)
         adv = AdversarySpec(weights=dict(adversaries or {}), seed=seed, **dict(adversary or {}))
         dep = DependenceSpec(
-            mmd=dict(mmd or {}), hsic=dict(hsic or {}), seed=seed, **dict(dependence or {})
+            mmd=dict(mmd or {}),
+            hsic=dict(hsic or {}),
+            swd=dict(swd or {}),
+            seed=seed,
+            **dict(dependence or {}),
         )
     except TypeError as exc:  # an unknown keyword
         raise ConfigError(str(exc)) from None
@@ -149,6 +154,7 @@ def train(
     adversary: Mapping[str, Any] | None = None,
     mmd: Mapping[str, float] | None = None,
     hsic: Mapping[str, float] | None = None,
+    swd: Mapping[str, float] | None = None,
     dependence: Mapping[str, Any] | None = None,
     attackers: str | Sequence[str] | None = None,
     audit_attributes: Sequence[str] = (),
@@ -170,6 +176,8 @@ def train(
             (``head``, ``n_heads``, ``steps``, ``schedule``, ``objective``...).
         mmd: attribute → weight of an MMD dependence penalty.
         hsic: attribute → weight of an HSIC dependence penalty.
+        swd: attribute → weight of the sliced-Wasserstein alignment of its groups' vectors to
+            their barycenter (:mod:`privrec.defences.alignment`).
         dependence: other :class:`~privrec.defences.dependence.DependenceSpec` fields.
         attackers: audit the trained vectors with this attacker preset or list (default: no
             audit; :func:`audit` audits later).
@@ -203,6 +211,7 @@ def train(
         adversary=adversary,
         mmd=mmd,
         hsic=hsic,
+        swd=swd,
         dependence=dependence,
         attackers=attackers,
         audit_attributes=audit_attributes,

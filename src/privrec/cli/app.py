@@ -132,11 +132,26 @@ def train(
     hsic: list[str] | None = typer.Option(
         None, "--hsic", help="ATTRIBUTE=w: HSIC dependence penalty (repeatable)."
     ),
+    swd: list[str] | None = typer.Option(
+        None,
+        "--swd",
+        help="ATTRIBUTE=w: sliced-Wasserstein alignment of the groups to their barycenter "
+        "(repeatable).",
+    ),
     dep_sample: int = typer.Option(
         512, "--dep-sample", help="MMD/HSIC: batch users (at most) in each estimate."
     ),
+    swd_sample: int = typer.Option(
+        2048, "--swd-sample", help="SWD: batch users (at most) in each estimate."
+    ),
+    swd_pseudo: bool = typer.Option(
+        False,
+        "--swd-pseudo",
+        help="SWD: let the users without a label in, with the class probabilities of a "
+        "logistic labeller refitted on the label users every epoch.",
+    ),
     dep_schedule: str = typer.Option(
-        "constant", "--dep-schedule", help="MMD/HSIC weight schedule: constant or ramp."
+        "constant", "--dep-schedule", help="MMD/HSIC/SWD weight schedule: constant or ramp."
     ),
     adv_probe: bool = typer.Option(
         False, help="Fit a fresh logistic probe of leakage after each epoch (recorded)."
@@ -185,7 +200,13 @@ def train(
             },
             "mmd": parse_weights(mmd or [], "--mmd"),
             "hsic": parse_weights(hsic or [], "--hsic"),
-            "dependence": {"sample_size": dep_sample, "schedule": dep_schedule},
+            "swd": parse_weights(swd or [], "--swd"),
+            "dependence": {
+                "sample_size": dep_sample,
+                "swd_sample_size": swd_sample,
+                "pseudo_labels": swd_pseudo,
+                "schedule": dep_schedule,
+            },
             "seed": seed,
             "model": model,
             "loss": loss,

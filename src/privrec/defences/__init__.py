@@ -3,6 +3,9 @@
 * :mod:`privrec.defences.adversarial`: attribute heads behind gradient reversal (the paper) and
   the bounded ``confusion`` objective;
 * :mod:`privrec.defences.dependence`: kernel dependence penalties (MMD, HSIC);
+* :mod:`privrec.defences.alignment`: sliced-Wasserstein alignment of the groups' vectors to
+  their barycenter (SWD);
+* :mod:`privrec.defences.penalties`: one builder of those penalties from a ``DependenceSpec``;
 * :mod:`privrec.defences.erasure`: post-hoc erasure of trained vectors (LEACE, INLP).
 
 The training-time defences plug into the trainer through its user-vector penalty seam
@@ -21,12 +24,12 @@ from privrec.defences.adversarial import (
     AdversarySpec,
     build_adversaries,
 )
+from privrec.defences.alignment import SlicedWassersteinPenalty, sliced_barycenter_distance
 from privrec.defences.dependence import (
     DEFAULT_BANDWIDTHS,
     DependenceSpec,
     HSICPenalty,
     MMDPenalty,
-    build_dependence_penalties,
     hsic,
     hsic_features,
     label_kernel,
@@ -38,6 +41,7 @@ from privrec.defences.dependence import (
 )
 from privrec.defences.erasure import METHODS as ERASURE_METHODS
 from privrec.defences.erasure import AffineEraser, erase_vectors, fit_eraser
+from privrec.defences.penalties import build_dependence_penalties
 
 __all__ = [
     "ADVERSARY_OBJECTIVES",
@@ -49,8 +53,10 @@ __all__ = [
     "DependenceSpec",
     "HSICPenalty",
     "MMDPenalty",
+    "SlicedWassersteinPenalty",
     "build_adversaries",
     "build_dependence_penalties",
+    "sliced_barycenter_distance",
     "erase_vectors",
     "fit_eraser",
     "hsic",

@@ -1,4 +1,8 @@
-"""Kernel dependence penalties: MMD and HSIC between user vectors and private attributes.
+"""Dependence penalties: MMD and HSIC between user vectors and private attributes.
+
+(The third family of :class:`DependenceSpec`, the sliced-Wasserstein alignment ``swd``, lives
+in :mod:`privrec.defences.alignment` and shares this module's sampling, objectives and
+schedule.)
 
 An adversarial head only removes what *its own* function class can read: a linear head behind
 gradient reversal leaves a non-linearly encoded attribute (e.g. in the length of the vectors)
@@ -60,7 +64,8 @@ import numpy as np
 import torch
 
 from privrec.config_types import check_fields
-from privrec.data.attributes import Attribute, UserAttributes
+from privrec.data.attributes import Attribute
+from privrec.defence_names import PENALTY_FAMILIES
 from privrec.errors import ConfigError
 from privrec.training.penalty import UserPenalty
 from privrec.training.schedule import ScheduleName, schedule_factor
@@ -89,6 +94,9 @@ class DependenceSpec:
     """Attribute name → weight of its MMD penalty (categorical attributes only; ≥ 0)."""
     hsic: Mapping[str, float] = field(default_factory=dict)
     """Attribute name → weight of its HSIC penalty (categorical or continuous; ≥ 0)."""
+    swd: Mapping[str, float] = field(default_factory=dict)
+    """Attribute name → weight of its sliced-Wasserstein alignment penalty (categorical
+    attributes only; ≥ 0; :mod:`privrec.defences.alignment`)."""
     bandwidths: tuple[float, ...] = ()
     """Multipliers of the median-heuristic bandwidth, one kernel each (the reported estimate is
     their sum; the ``z2`` loss sums per-bandwidth terms). Empty means :data:`DEFAULT_BANDWIDTHS`
@@ -129,12 +137,28 @@ class DependenceSpec:
     schedule_factor`)."""
     gamma: float = 10.0
     """Steepness of the ramp."""
+    n_projections: int = 32
+    """``swd``: random directions per step (drawn afresh at every step)."""
+    n_quantiles: int = 64
+    """``swd``: quantile levels per direction."""
+    swd_sample_size: int = 2048
+    """``swd``: at most this many of the batch's users with a known label enter each estimate
+    (it sorts instead of forming ``n²`` kernels, so it affords large samples)."""
+    null_every: int = 10
+    """``swd``: recompute the permutation null (mean and spread of the estimate under random
+    labellings, what ``z2``/``abs`` centre and scale by) every this many steps, and reuse it
+    in between (it depends on the sample size and spread-scaled geometry, which change
+    slowly; it costs several times the estimate itself)."""
+    pseudo_labels: bool = False
+    """``swd``: after every epoch, give the users without a known label the class
+    probabilities of a logistic labeller fitted on the label users' vectors, and let them
+    enter the estimate with those memberships (:mod:`privrec.defences.alignment`)."""
     seed: int = 0
-    """Seed of the subsampling, permutation and Fourier-feature generators."""
+    """Seed of the subsampling, permutation, Fourier-feature and projection generators."""
 
     def __post_init__(self) -> None:
         check_fields(self)
-        for family in ("mmd", "hsic"):
+        for family in PENALTY_FAMILIES:
             for name, w in getattr(self, family).items():
                 if w < 0:
                     raise ConfigError(f"{family} weight of '{name}' must be >= 0, got {w}")
@@ -151,8 +175,18 @@ class DependenceSpec:
             raise ConfigError(f"gamma must be finite and > 0, got {self.gamma}")
         if isinstance(self.n_features, bool) or self.n_features < 1:
             raise ConfigError(f"n_features must be >= 1, got {self.n_features}")
-        if self.sample_size < 4:
-            raise ConfigError(f"'dependence.sample_size' must be >= 4, got {self.sample_size}")
+        for key in ("sample_size", "swd_sample_size"):
+            if getattr(self, key) < 4:
+                raise ConfigError(f"'dependence.{key}' must be >= 4, got {getattr(self, key)}")
+        if self.pseudo_labels and (self.mmd or self.hsic):
+            raise ConfigError(
+                "'dependence.pseudo_labels' applies to the swd penalty only; "
+                "mmd and hsic use the label users alone"
+            )
+        for key in ("n_projections", "n_quantiles", "null_every"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or value < 1:
+                raise ConfigError(f"'dependence.{key}' must be >= 1, got {value}")
 
     @property
     def multipliers(self) -> tuple[float, ...]:
@@ -161,11 +195,17 @@ class DependenceSpec:
 
     @property
     def empty(self) -> bool:
-        return not self.mmd and not self.hsic
+        return not any(getattr(self, family) for family in PENALTY_FAMILIES)
+
+    def weights(self) -> dict[str, dict[str, float]]:
+        """Family (``mmd``, ``hsic``, ``swd``) → its attribute weights, families with none left
+        out."""
+        return {f: dict(getattr(self, f)) for f in PENALTY_FAMILIES if getattr(self, f)}
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["mmd"], out["hsic"] = dict(self.mmd), dict(self.hsic)
+        for family in PENALTY_FAMILIES:
+            out[family] = dict(getattr(self, family))
         out["bandwidths"] = list(self.bandwidths)
         return out
 
@@ -427,6 +467,9 @@ class _DependencePenalty(UserPenalty):
     """Shared machinery: label lookup, subsampling, kernels, null scale and objective."""
 
     prefix = "dep"
+    permutation_centred = False
+    """Subtract the estimate's mean over label permutations (detached) before the objective:
+    for estimators not centred in closed form (the sliced-Wasserstein one)."""
     # buffers, registered in __init__
     target: torch.Tensor
     known: torch.Tensor
@@ -448,6 +491,7 @@ class _DependencePenalty(UserPenalty):
         self.n_classes = attribute.n_classes
         self.weight = float(weight)
         self.spec = spec
+        self.sample_size = spec.sample_size
         self._gen = torch.Generator().manual_seed(spec.seed * 1_000_003 + _stable_hash(self.name))
         if attribute.kind == "categorical":
             target = torch.from_numpy(np.where(known, attribute.values, 0).astype(np.int64))
@@ -472,8 +516,8 @@ class _DependencePenalty(UserPenalty):
     def _sample(self, user_vecs: torch.Tensor, users: torch.Tensor):
         mask = self.known[users]
         idx = torch.nonzero(mask, as_tuple=True)[0]
-        if idx.numel() > self.spec.sample_size:
-            pick = torch.randperm(idx.numel(), generator=self._gen)[: self.spec.sample_size]
+        if idx.numel() > self.sample_size:
+            pick = torch.randperm(idx.numel(), generator=self._gen)[: self.sample_size]
             pick = pick.to(idx.device)
             idx = idx[pick]
         return user_vecs[idx], self.target[users[idx]]
@@ -521,14 +565,21 @@ class _DependencePenalty(UserPenalty):
         raise NotImplementedError
 
     @torch.no_grad()
-    def null_sd(self, rep: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per-bandwidth standard deviation of the estimate over random label permutations
-        (all permutations in one batched computation)."""
+    def null_moments(
+        self, rep: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-bandwidth mean and standard deviation of the estimate over random label
+        permutations (all permutations in one batched computation)."""
         n = labels.shape[0]
         perms = torch.stack(
             [torch.randperm(n, generator=self._gen) for _ in range(self.spec.n_permutations)]
         ).to(labels.device)
-        return self.null_values(rep.detach(), labels, perms).std(0).clamp_min(1e-12)
+        values = self.null_values(rep.detach(), labels, perms)
+        return values.mean(0), values.std(0).clamp_min(1e-12)
+
+    def null_sd(self, rep: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-bandwidth standard deviation of the estimate over random label permutations."""
+        return self.null_moments(rep, labels)[1]
 
     def forward(self, user_vecs, users, progress):
         vecs, labels = self._sample(user_vecs, users)
@@ -544,8 +595,10 @@ class _DependencePenalty(UserPenalty):
             stats[f"{self.name}_weight"] = weight
         if objective == "raw":
             return weight * values.sum(), stats
-        if objective == "z2" or tol > 0:
-            sd = self.null_sd(k, labels)
+        if objective == "z2" or tol > 0 or self.permutation_centred:
+            mean, sd = self.null_moments(k, labels)
+            if self.permutation_centred:
+                values = values - mean
             z = values / sd
             stats[f"{self.name}_z"] = float(z.detach().abs().max())
         if objective == "z2":
@@ -632,25 +685,6 @@ class HSICPenalty(_DependencePenalty):
         return self._hsic(rep, lab[:, None], self._loss_normalized)  # (P, B)
 
 
-def build_dependence_penalties(
-    attributes: UserAttributes, spec: DependenceSpec, dim: int | None = None
-) -> list[UserPenalty]:
-    """One :class:`MMDPenalty` per ``spec.mmd`` entry, then one :class:`HSICPenalty` per
-    ``spec.hsic`` entry (``dim``: the user-vector size, for the Fourier features; the penalties
-    have no trainable parameters). An empty spec gives an empty list."""
-    names = [*spec.mmd, *spec.hsic]
-    missing = sorted({n for n in names if n not in attributes})
-    if missing:
-        raise ConfigError(
-            f"unknown attribute(s) {', '.join(missing)} for the dependence penalties; "
-            f"available: {', '.join(attributes.names) or 'none'}"
-        )
-    out: list[UserPenalty] = []
-    out += [MMDPenalty(attributes[n], w, spec, dim) for n, w in spec.mmd.items()]
-    out += [HSICPenalty(attributes[n], w, spec, dim) for n, w in spec.hsic.items()]
-    return out
-
-
 def _stable_hash(s: str) -> int:
     return sum((i + 1) * ord(c) for i, c in enumerate(s)) % 100_003
 
@@ -660,9 +694,9 @@ __all__ = [
     "DependenceSpec",
     "HSICPenalty",
     "MMDPenalty",
-    "build_dependence_penalties",
     "KERNELS",
     "OBJECTIVES",
+    "PENALTY_FAMILIES",
     "hsic",
     "hsic_features",
     "label_kernel",

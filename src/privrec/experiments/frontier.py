@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privrec.defence_names import PENALTY_FAMILIES
 from privrec.experiments.sweep_results import leakage_attributes
 
 MIN_SHARE = 90.0
@@ -248,7 +249,8 @@ def _knob_keys(results: pd.DataFrame) -> dict[str, list[str]]:
 
 def _grid_columns(results: pd.DataFrame) -> list[str]:
     """Columns that hold grid values (dotted keys or the shared knobs)."""
-    return [c for c in results.columns if "." in c or c in ("lambda", "mmd", "hsic", "erasure")]
+    knobs = ("lambda", *PENALTY_FAMILIES, "erasure")
+    return [c for c in results.columns if "." in c or c in knobs]
 
 
 def _normalised(p: pd.Series, attributes: Sequence[str]) -> float:

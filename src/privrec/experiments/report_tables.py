@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from privrec.defence_names import PENALTY_FAMILIES
 from privrec.errors import DataError
 from privrec.experiments.pareto import COMBINED, add_leakage, aggregate_seeds, pareto_front
 from privrec.experiments.sweep_results import leakage_attributes
@@ -237,7 +238,7 @@ class _Ctx:
         ]
         self.df["lam"], self.df["knob"] = self._strength()
         has_lambda = any(k == "lambda" or k.startswith("lambda.") for k in self.grid)
-        strength_keys = ("lambda",) if has_lambda else ("lambda", "mmd", "hsic")
+        strength_keys = ("lambda",) if has_lambda else ("lambda", *PENALTY_FAMILIES)
         self.extras = [
             k
             for k in self.grid
@@ -258,8 +259,8 @@ class _Ctx:
         self.config_keys = ["embedding_size", "lam", "knob", *self.extras]
 
     def _strength(self) -> tuple[pd.Series, pd.Series]:
-        """Per run, the defence's strength and its symbol: λ of the adversary, else the MMD or
-        HSIC weight (one number when shared by the attributes, else ``attr=w/...``)."""
+        """Per run, the defence's strength and its symbol: λ of the adversary, else the MMD,
+        HSIC or SWD weight (one number when shared by the attributes, else ``attr=w/...``)."""
         df = self.df
         values: list = []
         knobs: list[str] = []
@@ -267,7 +268,7 @@ class _Ctx:
             value: float | str = np.nan
             knob = ""
             shared = pd.to_numeric(row.get("lambda", np.nan), errors="coerce")
-            for sym, fam in (("λ", "lambda"), ("mmd", "mmd"), ("hsic", "hsic")):
+            for sym, fam in (("λ", "lambda"), *((f, f) for f in PENALTY_FAMILIES)):
                 if fam == "lambda" and pd.notna(shared):
                     value, knob = float(shared), sym
                     break
@@ -329,7 +330,7 @@ def _closest_config(ctx: _Ctx, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _weights(row: pd.Series, family: str, columns: pd.Index) -> dict:
-    """A run's defence weights of ``family`` (``lambda``, ``mmd``, ``hsic``) by attribute,
+    """A run's defence weights of ``family`` (``lambda``, ``mmd``, ``hsic``, ``swd``) by attribute,
     from its ``weights`` record; results of privrec 0.1 have only ``<family>_<attr>``
     columns, read as such."""
     record = row.get("weights")

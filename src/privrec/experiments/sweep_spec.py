@@ -7,8 +7,8 @@ options):
 ``embedding_size``         ``train.embedding_size`` (alias ``size``)
 ``lambda``                 the adversarial weight λ shared by every attribute of ``purge``
 ``lambda.<attr>``          the adversarial weight of one attribute
-``mmd`` / ``hsic``         dependence-penalty weight shared by every attribute of ``purge``
-``mmd.<attr>``             ... of one attribute (likewise ``hsic.<attr>``)
+``mmd``/``hsic``/``swd``   dependence-penalty weight shared by every attribute of ``purge``
+``mmd.<attr>``             ... of one attribute (likewise ``hsic.<attr>``, ``swd.<attr>``)
 ``seed``                   the run's seed (training, heads, audit folds, erasure)
 ``erasure``                post-hoc erasure method (``leace``, ``inlp``, ``purge`` or ``"none"``)
 ``erasure_options.<opt>``  an option of the erasure method (e.g. the purge's ``weight``)
@@ -78,6 +78,7 @@ from typing import Any
 
 from privrec.artifacts import jsonable
 from privrec.config_types import check_keys, unknown_key
+from privrec.defence_names import PENALTY_FAMILIES
 from privrec.errors import ConfigError
 from privrec.runs.run_spec import DEFAULT_AUDIT_ATTRIBUTES, RunSpec, data_fields
 
@@ -92,7 +93,10 @@ GRID_ALIASES: dict[str, str] = {
     "attackers": "attackers",
     "folds": "folds",
 }
-_SHARED = {"lambda": "adversary.weights", "mmd": "dependence.mmd", "hsic": "dependence.hsic"}
+_SHARED = {
+    "lambda": "adversary.weights",
+    **{family: f"dependence.{family}" for family in PENALTY_FAMILIES},
+}
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class SweepSpec:
     grid: Mapping[str, tuple] = field(default_factory=dict)
     """Grid key → values; the sweep is the Cartesian product, in key order."""
     purge: tuple[str, ...] = ()
-    """Attributes the shared ``lambda``/``mmd``/``hsic`` keys apply to (default: the base's
+    """Attributes the shared ``lambda``/``mmd``/``hsic``/``swd`` keys apply to (default: the base's
     adversary weights, else the dataset's default audit attributes)."""
     overrides: tuple[tuple[Mapping, Mapping], ...] = ()
     """``(match, set)`` pairs: grid points whose values equal ``match`` get ``set`` applied."""
@@ -206,7 +210,7 @@ class SweepSpec:
             if allowed is not None and first not in allowed:
                 raise unknown_key(first, f"grid.{section}", allowed)
             return [(section, *rest.split("."))]
-        allowed = [*GRID_ALIASES, *_SHARED, "lambda.<attr>", "mmd.<attr>", "hsic.<attr>"]
+        allowed = [*GRID_ALIASES, *_SHARED, *(f"{key}.<attr>" for key in _SHARED)]
         allowed += ["train.<field>", "adversary.<field>", "dependence.<field>", "data.<field>"]
         allowed += ["erasure_options.<option>"]
         raise unknown_key(key, "grid", allowed)
@@ -352,7 +356,9 @@ def _flatten_grid(grid: Mapping, prefix: str = "") -> dict:
     out = {}
     for k, v in grid.items():
         key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and not key.startswith(("dependence.mmd", "dependence.hsic")):
+        if isinstance(v, Mapping) and not key.startswith(
+            tuple(f"dependence.{family}" for family in PENALTY_FAMILIES)
+        ):
             out.update(_flatten_grid(v, key + "."))
         else:
             out[key] = v

@@ -61,8 +61,8 @@ def defended_attributes(spec: Any, erasure_attributes: Sequence[str] = ()) -> li
     penalties with a weight > 0, and the erased attributes."""
     names = [a for a, w in spec.adversary.weights.items() if w != 0]
     if spec.dependence is not None:
-        names += [a for a, w in spec.dependence.mmd.items() if w > 0]
-        names += [a for a, w in spec.dependence.hsic.items() if w > 0]
+        for weights in spec.dependence.weights().values():
+            names += [a for a, w in weights.items() if w > 0]
     names += list(erasure_attributes)
     return list(dict.fromkeys(names))
 

@@ -411,7 +411,7 @@ def build_penalties(
     """The training-time defences of ``spec`` (adversarial heads, MMD/HSIC penalties), sized
     by the spec's one embedding size, on ``attributes`` (default: the dataset's)."""
     from privrec.defences.adversarial import build_adversaries
-    from privrec.defences.dependence import build_dependence_penalties
+    from privrec.defences.penalties import build_dependence_penalties
 
     attrs = attributes if attributes is not None else dataset.attributes
     dim = spec.train.embedding_size
@@ -785,7 +785,9 @@ def wants_baseline(spec: RunSpec) -> bool:
     defence."""
     heads = any(w != 0 for w in spec.adversary.weights.values())
     dep = spec.dependence
-    penalties = dep is not None and any(w > 0 for fam in (dep.mmd, dep.hsic) for w in fam.values())
+    penalties = dep is not None and any(
+        w > 0 for fam in dep.weights().values() for w in fam.values()
+    )
     if spec.baseline_check == "never" or spec.erasure:
         return False
     if spec.baseline_check == "always":

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privrec.defence_names import PENALTY_FAMILIES
+
 if TYPE_CHECKING:
     from privrec.audit.result import AuditResult
     from privrec.runs.run_result import Run
@@ -87,8 +89,9 @@ def run_facts(run: Run) -> dict:
     metrics = run.metrics
     knobs: dict[str, dict[str, float]] = {"lambda": dict(spec.adversary.weights)}
     if spec.dependence is not None:
-        knobs["mmd"] = dict(spec.dependence.mmd)
-        knobs["hsic"] = dict(spec.dependence.hsic)
+        for family in PENALTY_FAMILIES:
+            if family != "swd" or spec.dependence.swd:  # older runs' rows stay as they were
+                knobs[family] = dict(getattr(spec.dependence, family))
     return {
         "run_id": spec.run_id,
         "dataset": spec.dataset,
@@ -261,7 +264,7 @@ def wide_row(facts: Mapping, records: Sequence[Mapping]) -> dict:
     row["lambda"] = next(iter(shared)) if len(shared) == 1 else nan
     for a, w in lam.items():
         row[f"lambda_{a}"] = w
-    for fam in ("mmd", "hsic"):
+    for fam in PENALTY_FAMILIES:
         for a, w in weights.get(fam, {}).items():
             row[f"{fam}_{a}"] = w
     row["weights"] = {fam: dict(w) for fam, w in weights.items()}

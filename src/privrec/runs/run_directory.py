@@ -69,6 +69,7 @@ from privrec.artifacts import (
     recover_swap,
     save_embeddings,
 )
+from privrec.defence_names import PENALTY_FAMILIES
 from privrec.errors import ConfigError, DataError
 from privrec.runs.run_spec import RunSpec
 
@@ -363,7 +364,7 @@ def _spec_of(config: dict, path: Path) -> RunSpec | None:
             }
             if config.get("dependence"):
                 dep = dict(config["dependence"])
-                if dep.get("mmd") or dep.get("hsic"):
+                if any(dep.get(family) for family in PENALTY_FAMILIES):
                     record["dependence"] = dep
         if record is None:
             return None

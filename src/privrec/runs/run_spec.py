@@ -18,6 +18,7 @@ from typing import Any
 
 from privrec.artifacts import jsonable
 from privrec.config_types import build, check_keys, convert, unknown_key
+from privrec.defence_names import PENALTY_FAMILIES
 from privrec.errors import ConfigError
 
 #: Audit attributes used when a run names no adversary weights and no ``audit_attributes``.
@@ -82,7 +83,17 @@ _LATER_OPTIONS: dict[str, dict[str, Any]] = {
         "vae_anneal": 0.5,
         "gcn_layers": 3,
     },
-    "dependence": {"schedule": "constant", "gamma": 10.0, "scaling": "spread"},
+    "dependence": {
+        "schedule": "constant",
+        "gamma": 10.0,
+        "scaling": "spread",
+        "swd": {},
+        "n_projections": 32,
+        "n_quantiles": 64,
+        "swd_sample_size": 2048,
+        "null_every": 10,
+        "pseudo_labels": False,
+    },
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -377,7 +388,7 @@ class RunSpec:
             else:
                 parts.append("-".join(f"{a}{_fmt(v)}" for a, v in w.items()))
         if self.dependence is not None:
-            for fam in ("mmd", "hsic"):
+            for fam in PENALTY_FAMILIES:
                 fw = getattr(self.dependence, fam)
                 if fw:
                     vals = set(fw.values())
@@ -405,7 +416,7 @@ class RunSpec:
         if self.adversary.weights:
             parts.append("adversarial")
         if self.dependence is not None:
-            parts += [fam for fam in ("mmd", "hsic") if getattr(self.dependence, fam)]
+            parts += list(self.dependence.weights())
         if self.erasure:
             parts.append(f"erasure-{self.erasure}")
         return "+".join(parts) or "plain"
@@ -424,7 +435,7 @@ def audit_attributes_for(spec: RunSpec, attributes) -> list[str]:
     else:
         named = list(spec.adversary.weights)
         if spec.dependence is not None:
-            named += list(spec.dependence.mmd) + list(spec.dependence.hsic)
+            named += [a for weights in spec.dependence.weights().values() for a in weights]
         names = [
             n
             for n in dict.fromkeys(named)
