@@ -126,6 +126,11 @@ def train(
         "attribute at large λ) or reverse (gradient reversal, the paper's).",
     ),
     adv_reinit: int = typer.Option(0, help="Re-initialise the heads every N steps (0 = never)."),
+    adv_refit: int = typer.Option(
+        0,
+        help="Every N epochs, refit the heads afresh on all label users' vectors (full batch; "
+        "0 = never): an attacker trained to convergence in the loop.",
+    ),
     mmd: list[str] | None = typer.Option(
         None, "--mmd", help="ATTRIBUTE=w: MMD dependence penalty between groups (repeatable)."
     ),
@@ -195,6 +200,7 @@ def train(
                 "schedule": adv_schedule,
                 "steps": adv_steps,
                 "reinit_every": adv_reinit,
+                "refit_epochs": adv_refit,
                 "objective": adv_objective,
                 "probe": adv_probe,
             },

@@ -75,6 +75,7 @@ FIELD_FLAGS: dict[str, str] = {
     "adversary.steps": "--adv-steps",
     "adversary.objective": "--adv-objective",
     "adversary.reinit_every": "--adv-reinit",
+    "adversary.refit_epochs": "--adv-refit",
     "adversary.weights": "--adv",
     "dependence.sample_size": "--dep-sample",
     "dependence.swd_sample_size": "--swd-sample",

@@ -75,7 +75,7 @@ _LATER_OPTIONS: dict[str, dict[str, Any]] = {
         "label_fraction": 1.0,
         "audit_lists": False,
     },
-    "adversary": {"objective": "reverse"},
+    "adversary": {"objective": "reverse", "refit_epochs": 0, "refit_steps": 300},
     "train": {
         "vae_hidden": 600,
         "vae_dropout": 0.5,

@@ -76,6 +76,14 @@ class AdversarySpec:
     """Learning rate of the heads' own optimizer (``steps > 1``)."""
     reinit_every: int = 0
     """Re-initialise the heads every this many steps (0 = never)."""
+    refit_epochs: int = 0
+    """Every this many epochs (0 = never), at the epoch's end: re-initialise the heads and fit
+    them afresh, full batch, on every label user's current (detached) vector
+    (``refit_steps`` Adam updates at ``head_lr``), so that the vectors are next pushed against
+    an attacker trained to convergence on them, not one that learned along with them. With
+    ``head = "mlp"`` it is the in-training counterpart of the audit's MLP attacker."""
+    refit_steps: int = 300
+    """Full-batch updates of each refit (``refit_epochs``)."""
     probe: bool = False
     """After each epoch, fit a fresh logistic probe on half the users and score it on the
     other half; records ``probe_<attr>_auc``/``_bacc`` and a normalised ``probe_<attr>_leak``
@@ -87,6 +95,11 @@ class AdversarySpec:
         check_fields(self)
         if self.n_heads < 1 or self.steps < 1 or self.reinit_every < 0:
             raise ConfigError("n_heads and steps must be >= 1 and reinit_every >= 0")
+        if self.refit_epochs < 0 or self.refit_steps < 1:
+            raise ConfigError(
+                f"'adversary.refit_epochs' must be >= 0 and 'adversary.refit_steps' >= 1, got "
+                f"{self.refit_epochs} and {self.refit_steps}"
+            )
         object.__setattr__(self, "weights", dict(self.weights))
 
     def to_dict(self) -> dict:
@@ -150,19 +163,50 @@ class AdversarialPenalty(UserPenalty):
         return [] if self._head_opt is not None else list(self.parameters())
 
     def epoch_end(self, model, epoch: int) -> dict[str, float]:
+        out: dict[str, float] = {}
+        every = self.spec.refit_epochs
+        if every and epoch % every == 0 and self.weight != 0:
+            out.update(self._refit(model))
         if not self.spec.probe or self.kind != "categorical":
-            return {}
+            return out
         from privrec.defences.adversarial.probe import probe_leakage
 
         with torch.no_grad():
             vecs = model.all_user_vectors().cpu().numpy()
         known = self.known.cpu().numpy()
-        return {
-            f"probe_{self.name}_{k}": v
+        out.update(
+            (f"probe_{self.name}_{k}", v)
             for k, v in probe_leakage(
                 vecs[known], self.target.cpu().numpy()[known], self.spec.seed
             ).items()
-        }
+        )
+        return out
+
+    def _refit(self, model) -> dict[str, float]:
+        """Re-initialise the heads and fit them, full batch, on every label user's detached
+        vector (see :attr:`AdversarySpec.refit_epochs`); the trainer's optimizer (or the
+        heads' own) forgets the old moments. Returns the heads' final training accuracy."""
+        with torch.no_grad():
+            vecs = model.all_user_vectors().detach()
+        users = torch.arange(vecs.shape[0], device=vecs.device)
+        for head in self.heads:
+            reset_head(head, self._gen)
+        opt = torch.optim.Adam(self.heads.parameters(), lr=self.spec.head_lr)
+        acc = float("nan")
+        with torch.enable_grad():
+            for _ in range(self.spec.refit_steps):
+                loss, acc = self._loss(vecs, users)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        self._reset = list(self.heads.parameters())
+        if self._head_opt is not None:
+            for param in self._reset:
+                self._head_opt.state.pop(param, None)
+        stats = {f"adv_{self.name}_refit_loss": float(loss.detach())}
+        if self.kind == "categorical":
+            stats[f"adv_{self.name}_refit_acc"] = acc
+        return stats
 
     def current_weight(self, progress: float) -> float:
         return self.weight * schedule_factor(self.spec.schedule, progress, self.spec.gamma)
