@@ -42,7 +42,6 @@ import torch
 
 from privrec.data.attributes import Attribute
 from privrec.defences.dependence import DependenceSpec, _DependencePenalty, _spread
-from privrec.errors import ConfigError
 
 
 def class_quantiles(
@@ -113,6 +112,8 @@ class SlicedWassersteinPenalty(_DependencePenalty):
     barycenter (categorical attributes; see the module docstring)."""
 
     prefix = "swd"
+    title = "the sliced-Wasserstein alignment"
+    categorical_only = True
     permutation_centred = True
     # buffers, registered in __init__
     memberships: torch.Tensor
@@ -121,11 +122,6 @@ class SlicedWassersteinPenalty(_DependencePenalty):
     def __init__(
         self, attribute: Attribute, weight: float, spec: DependenceSpec, dim: int | None = None
     ) -> None:
-        if attribute.kind != "categorical":
-            raise ConfigError(
-                f"the sliced-Wasserstein alignment needs a categorical attribute; "
-                f"'{attribute.name}' is {attribute.kind} (use hsic for continuous attributes)"
-            )
         super().__init__(attribute, weight, spec, None)
         self.sample_size = spec.swd_sample_size
         onehot = torch.nn.functional.one_hot(self.target, self.n_classes).to(torch.float32)

@@ -467,6 +467,10 @@ class _DependencePenalty(UserPenalty):
     """Shared machinery: label lookup, subsampling, kernels, null scale and objective."""
 
     prefix = "dep"
+    title = "the dependence penalty"
+    categorical_only = False
+    """Whether the penalty is defined for categorical attributes only (then a continuous one
+    is refused with a pointer to HSIC)."""
     permutation_centred = False
     """Subtract the estimate's mean over label permutations (detached) before the objective:
     for estimators not centred in closed form (the sliced-Wasserstein one)."""
@@ -478,6 +482,11 @@ class _DependencePenalty(UserPenalty):
         self, attribute: Attribute, weight: float, spec: DependenceSpec, dim: int | None = None
     ) -> None:
         super().__init__()
+        if self.categorical_only and attribute.kind != "categorical":
+            raise ConfigError(
+                f"{self.title} needs a categorical attribute; '{attribute.name}' is "
+                f"{attribute.kind} (use hsic for continuous attributes)"
+            )
         if not math.isfinite(weight) or weight < 0:
             raise ConfigError(f"weight of '{attribute.name}' must be finite and >= 0, got {weight}")
         known = attribute.known
@@ -614,16 +623,8 @@ class MMDPenalty(_DependencePenalty):
     (categorical attributes; see the module docstring)."""
 
     prefix = "mmd"
-
-    def __init__(
-        self, attribute: Attribute, weight: float, spec: DependenceSpec, dim: int | None = None
-    ) -> None:
-        if attribute.kind != "categorical":
-            raise ConfigError(
-                f"MMD needs a categorical attribute; '{attribute.name}' is {attribute.kind} "
-                "(use hsic for continuous attributes)"
-            )
-        super().__init__(attribute, weight, spec, dim)
+    title = "MMD"
+    categorical_only = True
 
     def statistic(self, rep, labels):
         fn = mmd_classes if self.spec.kernel == "rbf" else mmd_classes_features
