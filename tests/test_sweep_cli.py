@@ -56,6 +56,13 @@ def test_sweep_cli_config_file_and_errors(tmp_path: Path):
     )
     assert bad.exit_code == 2
     assert "--address, --task-gpus apply to --executor ray only (got 'local')" in bad.output
+    cfg.write_text(
+        '[run]\ndataset = "synthetic"\n[[series]]\nname = "conf"\ngrid = { lambda = [1] }\n',
+        encoding="utf-8",
+    )
+    bad = CliRunner().invoke(app, ["sweep", "-c", str(cfg), "--out", str(out), "--lambdas", "0"])
+    assert bad.exit_code == 2
+    assert "--lambdas: the series conf of the sweep file set their own 'lambda'" in bad.output
 
 
 def test_paper_grid_spec():

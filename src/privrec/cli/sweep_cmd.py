@@ -208,6 +208,19 @@ def sweep(
             if values is not None:
                 if key == "embedding_size":
                     grid.pop("size", None)
+                in_series = [
+                    name
+                    for name, _, sub in (spec.series if spec is not None else ())
+                    if key in sub or (key == "embedding_size" and "size" in sub)
+                ]
+                if in_series:
+                    option = {"embedding_size": "--sizes", "lambda": "--lambdas"}.get(
+                        key, "--seeds"
+                    )
+                    raise ConfigError(
+                        f"{option}: the series {', '.join(in_series)} of the sweep file set "
+                        f"their own '{key}' values; change them in the file instead"
+                    )
                 grid[key] = tuple(values)
         purge_attrs = tuple(s.strip() for s in purge.split(",")) if purge else None
         if purge_attrs is None:
