@@ -130,6 +130,19 @@ def test_a_sweep_with_series_reports_its_frontier(tmp_path):
     md = (out / "report.md").read_text()
     assert "frontier.png" in md and "Frontier — best point per method" in md
     assert not math.isnan(float(best.rows[1][4]))
+    assert "5-fold CV over all users" not in md and "3-fold CV over all users" in md
+
+
+def test_the_report_says_which_users_were_audited():
+    from privrec.experiments.report import _audited_users
+
+    assert _audited_users({}, {}, []) == "all users"
+    held = _audited_users({"label_fraction": 0.5}, {}, [])
+    assert held.startswith("the users whose labels the defences did not see (label_fraction 0.5")
+    mixed = _audited_users({}, {"label_fraction": [0.5, 1.0]}, [])
+    assert "0.5/1" in mixed and "all users where it is 1" in mixed
+    series = [{"name": "s", "set": {"label_fraction": 0.25}}]
+    assert "0.25/1" in _audited_users({}, {}, series)
 
 
 def test_a_run_audits_its_served_lists_on_the_audited_users(tmp_path):

@@ -75,6 +75,26 @@ def build_report(sweep_dir: str | Path) -> Report:
     return _build(_Ctx(*load_sweep(sweep_dir)))
 
 
+def _audited_users(run: dict, grid: dict, series: list) -> str:
+    """Which users the sweep's audits score: all of them, or those whose labels the defences
+    did not see (``label_fraction`` < 1, in the base run, the grid or a series)."""
+    fractions = {float(run.get("label_fraction", 1.0))}
+    fractions |= {float(f) for f in grid.get("label_fraction", ())}
+    for entry in series:
+        if "label_fraction" in (entry.get("set") or {}):
+            fractions.add(float(entry["set"]["label_fraction"]))
+        fractions |= {float(f) for f in (entry.get("grid") or {}).get("label_fraction", ())}
+    if fractions == {1.0}:
+        return "all users"
+    shown = "/".join(f"{f:g}" for f in sorted(fractions))
+    return (
+        "the users whose labels the defences did not see (label_fraction "
+        f"{shown}; all users where it is 1)"
+        if 1.0 in fractions
+        else f"the users whose labels the defences did not see (label_fraction {shown})"
+    )
+
+
 def _build(ctx: _Ctx) -> Report:
     meta = ctx.meta
     label = DATASET_LABELS.get(ctx.dataset, ctx.dataset)
@@ -91,7 +111,8 @@ def _build(ctx: _Ctx) -> Report:
         f"patience {train.get('patience')}, batch {train.get('batch_size')}, "
         f"lr {train.get('learning_rate')}, reg {train.get('reg')}, "
         f"adversary head {run.get('adversary', {}).get('head', 'linear')}. "
-        f"Audit: attackers '{_attackers(ctx.df)}', {run.get('folds', 5)}-fold CV over all users "
+        f"Audit: attackers '{_attackers(ctx.df)}', {run.get('folds', 5)}-fold CV over "
+        f"{_audited_users(run, ctx.grid, meta.get('spec', {}).get('series') or [])} "
         "(label-based, no test items involved).",
         "Cells are mean ± std over the seeds that finished; † marks cells where some seeds "
         "diverged or were leaky (those seeds are excluded); such runs are never reported as "
