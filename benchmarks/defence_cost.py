@@ -38,6 +38,8 @@ VARIANTS = {
     "mmd": "MMD (gender, age), weight 1e-4, 512 users per estimate",
     "mmd-2048": "MMD (gender, age), weight 1e-4, 2048 users per estimate",
     "hsic": "HSIC (gender, age), weight 1e-4, 512 users per estimate",
+    "swd": "sliced-Wasserstein alignment (gender, age), weight 0.01, 2048 users, 32 directions",
+    "confusion-refit": "confusion, MLP heads (32) refitted every epoch, λ = 0.1 (gender, age)",
 }
 
 
@@ -51,6 +53,15 @@ def penalties(variant: str, attributes, dim: int) -> list:
         objective = "reverse" if variant == "adversarial" else "confusion"
         spec = AdversarySpec(weights=dict.fromkeys(ATTRS, 0.1), objective=objective)
         return list(build_adversaries(attributes, spec, dim))
+    if variant == "confusion-refit":
+        spec = AdversarySpec(
+            weights=dict.fromkeys(ATTRS, 0.1), head="mlp", hidden=(32,), refit_epochs=1
+        )
+        return list(build_adversaries(attributes, spec, dim))
+    if variant == "swd":
+        return build_dependence_penalties(
+            attributes, DependenceSpec(swd=dict.fromkeys(ATTRS, 0.01)), dim
+        )
     family = "hsic" if variant == "hsic" else "mmd"
     size = 2048 if variant.endswith("2048") else 512
     spec = DependenceSpec(**{family: dict.fromkeys(ATTRS, 1e-4)}, sample_size=size)
