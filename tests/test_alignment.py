@@ -161,8 +161,10 @@ def test_pseudo_labels_let_the_unlabelled_users_in_with_the_labellers_probabilit
 
 
 def test_spec_checks_and_builder():
-    with pytest.raises(ConfigError, match="pseudo_labels"):
-        DependenceSpec(mmd={"g": 1.0}, pseudo_labels=True)
+    with pytest.raises(ConfigError, match="mmd and hsic use the label users alone"):
+        DependenceSpec(mmd={"g": 1.0}, swd={"g": 1.0}, pseudo_labels=True)
+    with pytest.raises(ConfigError, match="give it an swd weight"):
+        DependenceSpec(pseudo_labels=True)
     with pytest.raises(ConfigError, match="n_projections"):
         DependenceSpec(swd={"g": 1.0}, n_projections=0)
     with pytest.raises(ConfigError, match="swd weight"):

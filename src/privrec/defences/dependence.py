@@ -178,6 +178,10 @@ class DependenceSpec:
         for key in ("sample_size", "swd_sample_size"):
             if getattr(self, key) < 4:
                 raise ConfigError(f"'dependence.{key}' must be >= 4, got {getattr(self, key)}")
+        if self.pseudo_labels and not self.swd:
+            raise ConfigError(
+                "'dependence.pseudo_labels' applies to the swd penalty: give it an swd weight"
+            )
         if self.pseudo_labels and (self.mmd or self.hsic):
             raise ConfigError(
                 "'dependence.pseudo_labels' applies to the swd penalty only; "
@@ -585,10 +589,6 @@ class _DependencePenalty(UserPenalty):
         ).to(labels.device)
         values = self.null_values(rep.detach(), labels, perms)
         return values.mean(0), values.std(0).clamp_min(1e-12)
-
-    def null_sd(self, rep: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per-bandwidth standard deviation of the estimate over random label permutations."""
-        return self.null_moments(rep, labels)[1]
 
     def forward(self, user_vecs, users, progress):
         vecs, labels = self._sample(user_vecs, users)
