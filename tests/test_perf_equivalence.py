@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from privrec.data import sampling
 from privrec.data.interactions import Interactions
 from privrec.errors import DataError
-from privrec.evaluation.ranking import target_ranks, target_ranks_reference
+from privrec.evaluation.ranking import target_ranks, target_ranks_reference, target_ranks_tensor
 from privrec.models import BPRMF, TowerMF, build_model
 
 
@@ -94,9 +94,12 @@ def test_fast_ranks_equal_reference_ranks(seed):
     exclude = sp.csr_matrix(mask)
     if seed % 7 == 0 and exclude.nnz:  # an explicitly stored zero is not an exclusion
         exclude.data[0] = 0
-    assert np.array_equal(
-        target_ranks(scores, targets, exclude), target_ranks_reference(scores, targets, exclude)
-    )
+    reference = target_ranks_reference(scores, targets, exclude)
+    assert np.array_equal(target_ranks(scores, targets, exclude), reference)
+    # the ranks counted on the scores' device (here a CPU tensor) are the same
+    tensor = torch.from_numpy(scores)
+    assert np.array_equal(target_ranks_tensor(tensor, targets, exclude), reference)
+    assert np.array_equal(tensor.numpy(), scores, equal_nan=True)  # the scores are not masked
 
 
 def test_fast_ranks_keep_the_input_checks():
@@ -107,6 +110,13 @@ def test_fast_ranks_keep_the_input_checks():
         target_ranks(scores, np.array([0]), sp.csr_matrix((2, 3)))
     with pytest.raises(DataError, match="differs"):
         target_ranks(scores, np.array([0, 1]), sp.csr_matrix((2, 4)))
+    for bad, message in [
+        ((np.array([0, 1]), sp.csr_matrix(np.array([[0, 0, 0], [0, 1, 0]]))), "also excluded"),
+        ((np.array([0]), sp.csr_matrix((2, 3))), "does not match"),
+        ((np.array([0, 1]), sp.csr_matrix((2, 4))), "differs"),
+    ]:
+        with pytest.raises(DataError, match=message):
+            target_ranks_tensor(torch.from_numpy(scores), *bad)
 
 
 def _reference_terms(model: BPRMF, users, pos, neg):
@@ -171,3 +181,16 @@ def test_lookups_accept_any_index_shape():
     idx = torch.tensor([[0, 1], [6, 6]])
     assert torch.equal(model.user_vectors(idx), model.user(idx))
     assert model.score(model.user_vectors(idx), torch.tensor([[1, 2], [3, 4]])).shape == (2, 2)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_ranks_counted_on_cuda_equal_the_reference():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(-3, 4, size=(300, 500)).astype(np.float32)
+    targets = rng.integers(0, 500, 300)
+    mask = rng.random((300, 500)) < 0.3
+    mask[np.arange(300), targets] = False
+    exclude = sp.csr_matrix(mask)
+    on_gpu = target_ranks_tensor(torch.from_numpy(scores).cuda(), targets, exclude)
+    assert np.array_equal(on_gpu, target_ranks_reference(scores, targets, exclude))

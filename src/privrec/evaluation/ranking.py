@@ -84,6 +84,34 @@ def target_ranks_reference(
     return (better + ties).astype(np.int64)
 
 
+def target_ranks_tensor(
+    scores: torch.Tensor, targets: np.ndarray, exclude: sp.csr_matrix
+) -> np.ndarray:
+    """:func:`target_ranks` counted where ``scores`` lives (e.g. on the GPU, so that only the
+    ranks cross to the host): the excluded items of a copy are set to ``-inf``, as in
+    :func:`target_ranks_reference`, whose ranks it gives exactly."""
+    targets = np.asarray(targets, dtype=np.int64)
+    if scores.ndim != 2 or scores.shape[0] != len(targets):
+        raise DataError(f"scores shape {tuple(scores.shape)} does not match {len(targets)} targets")
+    ex = _canonical_csr(exclude)
+    if ex.shape != tuple(scores.shape):
+        raise DataError(
+            f"exclude mask shape {ex.shape} differs from scores shape {tuple(scores.shape)}"
+        )
+    keep = ex.data != 0
+    r_ex = np.repeat(np.arange(len(targets)), np.diff(ex.indptr))[keep]
+    c_ex = ex.indices[keep]
+    if len(targets) and np.any(c_ex == targets[r_ex]):
+        raise DataError("a target item is also excluded from the candidates")
+    dev = scores.device
+    s = scores.detach().clone()
+    s[torch.from_numpy(r_ex).to(dev), torch.from_numpy(c_ex.astype(np.int64)).to(dev)] = -torch.inf
+    rows = torch.arange(len(targets), device=dev)
+    t = s[rows, torch.from_numpy(targets).to(dev)][:, None]
+    ranks = (s > t).sum(dim=1) + (s == t).sum(dim=1) - 1  # ties count against the target
+    return ranks.cpu().numpy().astype(np.int64)
+
+
 def _canonical_csr(m) -> sp.csr_matrix:
     """``m`` as a CSR matrix without duplicate entries (copied only when needed)."""
     ex = m if isinstance(m, sp.csr_matrix) else sp.csr_matrix(m)
@@ -122,7 +150,8 @@ def evaluate_ranking(
 
     ``score_fn(user_indices)`` returns the (len, n_items) score matrix; ``exclude`` is the full
     users × items candidate-exclusion mask (row = user index). Memory stays
-    O(chunk_size × n_items).
+    O(chunk_size × n_items). Scores on an accelerator are ranked there
+    (:func:`target_ranks_tensor`); only the ranks are copied back.
     """
     users = np.asarray(users, dtype=np.int64)
     targets = np.asarray(targets, dtype=np.int64)
@@ -132,7 +161,10 @@ def evaluate_ranking(
         hi = min(len(users), lo + chunk_size)
         u = users[lo:hi]
         scores = score_fn(u)
+        if isinstance(scores, torch.Tensor) and scores.device.type != "cpu":
+            ranks[lo:hi] = target_ranks_tensor(scores, targets[lo:hi], ex[u])
+            continue
         if isinstance(scores, torch.Tensor):
-            scores = scores.detach().cpu().numpy()
+            scores = scores.detach().numpy()
         ranks[lo:hi] = target_ranks(scores, targets[lo:hi], ex[u])
     return {f"hr@{k}": hit_rate(ranks, k), f"ndcg@{k}": ndcg(ranks, k), "users": int(len(users))}
