@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from privrec.errors import ConfigError
-from privrec.experiments.frontier import best_points
+from privrec.experiments.frontier import best_points, seed_summary
 from privrec.experiments.report import write_report
 from privrec.experiments.sweep_runner import run_sweep
 from privrec.experiments.sweep_spec import SweepSpec
@@ -72,12 +72,12 @@ def test_bad_series_are_refused_with_the_key(series, grid, message):
         _spec(series, grid=grid)
 
 
-def _point(series, share, auc, bal, size=10):
+def _point(series, share, auc, bal, size=10, seed=0, knob=""):
     return {
         "series": series,
-        "knob": "",
+        "knob": knob,
         "embedding_size": size,
-        "seed": 0,
+        "seed": seed,
         "run_id": f"{series}-{share}",
         "hr": share / 1000,
         "hr_share": share,
@@ -104,6 +104,45 @@ def test_the_best_point_is_the_least_leaky_that_keeps_the_share():
     assert best.loc["a", "leakage"] == pytest.approx(0.24)
     # no point of b keeps 90 %: its most accurate point, marked
     assert best.loc["b", "hr_share"] == 85 and not bool(best.loc["b", "kept"])
+
+
+def test_seed_summary_gives_each_settings_mean_and_spread_and_the_best_is_picked_on_means():
+    points = pd.DataFrame(
+        [
+            _point("a", 94, 0.60, 0.20, seed=0, knob="w=1"),
+            _point("a", 86, 0.56, 0.16, seed=1, knob="w=1"),  # mean share 90: kept
+            _point("a", 96, 0.70, 0.22, seed=0, knob="w=0.1"),
+            _point("a", 92, 0.72, 0.24, seed=1, knob="w=0.1"),
+            _point("b", 99, 0.80, 0.28, seed=0),
+        ]
+    )
+    summary = seed_summary(points, ["gender", "age"]).set_index(["series", "knob"])
+    w1 = summary.loc[("a", "w=1")]
+    assert w1["seeds"] == 2 and w1["hr_share"] == pytest.approx(90)
+    assert w1["hr_share_sd"] == pytest.approx(np.std([94, 86], ddof=1))
+    assert w1["gender_value"] == pytest.approx(0.58)
+    assert (w1["gender_min"], w1["gender_max"]) == (0.56, 0.60)
+    assert w1["age_sd"] == pytest.approx(np.std([0.20, 0.16], ddof=1))
+    assert math.isnan(summary.loc[("b", ""), "gender_sd"])  # one seed: no spread
+    best = best_points(summary.reset_index(), ["gender", "age"]).set_index("series")
+    # seed 1 of w=1 alone keeps only 86 %, but the setting's mean keeps 90 %: it is the best
+    assert best.loc["a", "knob"] == "w=1" and bool(best.loc["a", "kept"])
+
+
+def test_a_sweep_over_seeds_reports_the_spread_of_each_setting(tmp_path):
+    spec = _spec(
+        [{"name": "plain"}, {"name": "leace", "set": {"erasure": "leace"}}],
+        grid={"seed": [0, 1]},
+    )
+    out = tmp_path / "sweep"
+    run_sweep(spec, out, workers=1, progress=False)
+    rep = write_report(out)
+    seeds = rep.table("frontier_seeds")
+    assert [r[0] for r in seeds.rows] == ["plain", "leace"]
+    assert [r[3] for r in seeds.rows] == ["2", "2"]
+    assert "±" in seeds.rows[1][6] and "[" in seeds.rows[1][6]
+    assert rep.table("frontier_best").columns == seeds.columns
+    assert len(rep.table("frontier_points").rows) == 4
 
 
 def test_a_sweep_with_series_reports_its_frontier(tmp_path):

@@ -6,7 +6,8 @@ leakage of each audited attribute by the strongest attacker — ROC-AUC for a bi
 balanced accuracy for one with more classes — with the 95 % bootstrap interval of that
 attacker (:mod:`privrec.audit.uncertainty`). The figures are read from the sweep's long
 records, never from column names. :func:`best_points` picks, per series, the least leaky point
-that keeps a given share of plain accuracy.
+that keeps a given share of plain accuracy; with several seeds, :func:`seed_summary` gives each
+setting's mean and spread over them, and the best point is picked on those means.
 """
 
 from __future__ import annotations
@@ -108,11 +109,49 @@ def best_points(
     return pd.DataFrame(out).reset_index(drop=True)
 
 
+def seed_summary(points: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFrame:
+    """One row per series, setting and size over its seeds: ``seeds`` (how many), ``hr`` and
+    ``hr_share`` (means), ``hr_share_sd``, and per attribute ``<a>_value`` (mean of the
+    strongest attacker's figure), ``<a>_sd``, ``<a>_min``, ``<a>_max``, with ``<a>_metric`` and
+    ``<a>_chance`` — the columns :func:`best_points` reads, so the best point can be picked on
+    seed means. Standard deviations are over seeds (ddof 1; NaN for one seed)."""
+    if points.empty:
+        return points
+    rows = []
+    keys = ["series", "knob", "embedding_size"]
+    for key, group in points.groupby(keys, sort=False, dropna=False):
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        row["seeds"] = int(group["seed"].nunique())
+        row["hr"] = float(group["hr"].mean())
+        row["hr_share"] = float(group["hr_share"].mean())
+        row["hr_share_sd"] = _sd(group["hr_share"])
+        for a in attributes:
+            if f"{a}_value" not in group.columns:
+                continue
+            v = group[f"{a}_value"].astype(float)
+            row[f"{a}_value"] = float(v.mean())
+            row[f"{a}_sd"] = _sd(v)
+            row[f"{a}_min"], row[f"{a}_max"] = float(v.min()), float(v.max())
+            for extra in ("metric", "chance"):
+                if f"{a}_{extra}" not in group.columns:
+                    continue
+                known = group[f"{a}_{extra}"].dropna()
+                row[f"{a}_{extra}"] = known.iloc[0] if not known.empty else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _sd(values: pd.Series) -> float:
+    finite = values.astype(float).dropna()
+    return float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+
+
 def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -> Path | None:
     """Draw HR@k (% of plain) against each attribute's leakage, one series per method, with
     the bootstrap intervals, the chance line and the target region, and (hollow markers) the
-    leakage of the served top-k lists where the runs audited them; ``None`` if nothing to
-    draw."""
+    leakage of the served top-k lists where the runs audited them; with several seeds, each
+    setting at its means over them (bars: the seeds' range of leakage, the sd of HR@k);
+    ``None`` if nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,6 +160,12 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
     attributes = [a for a in attributes if f"{a}_value" in points.columns]
     if points.empty or not attributes:
         return None
+    seeds = int(points["seed"].nunique())
+    if seeds > 1:  # each setting at its means over seeds, bars spanning the seeds' range
+        listed = [f"{a}_list" for a in attributes if f"{a}_list_value" in points.columns]
+        points = seed_summary(points, [*attributes, *listed])
+        for a in attributes:
+            points[f"{a}_low"], points[f"{a}_high"] = points[f"{a}_min"], points[f"{a}_max"]
     fig, axes = plt.subplots(
         1, len(attributes), figsize=(5.6 * len(attributes), 4.6), squeeze=False
     )
@@ -138,6 +183,7 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
                 x,
                 y,
                 xerr=np.nan_to_num(err),
+                yerr=np.nan_to_num(sel["hr_share_sd"].to_numpy(float)) if seeds > 1 else None,
                 fmt=markers[i % len(markers)] + "-",
                 color=colours[i],
                 ms=6,
@@ -174,7 +220,8 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
             ax.axhline(MIN_SHARE, color="green", ls=":", lw=0.9)
         ax.axvline(chance, color="0.6", ls="--", lw=0.8)
         what = "ROC-AUC" if metric == "roc_auc" else "balanced accuracy"
-        ax.set_xlabel(f"{a}: strongest attacker {what} (95% CI); chance {chance:.3g}")
+        spread = f"mean of {seeds} seeds, range" if seeds > 1 else "95% CI"
+        ax.set_xlabel(f"{a}: strongest attacker {what} ({spread}); chance {chance:.3g}")
         ax.set_ylabel("test HR@10, % of plain (same size, seed)")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="best")

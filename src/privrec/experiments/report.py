@@ -146,7 +146,12 @@ def _build(ctx: _Ctx) -> Report:
 def _frontier_tables(ctx: _Ctx) -> list[ReportTable]:
     """For a sweep with series (:mod:`privrec.experiments.frontier`): the best point per
     method and every point."""
-    from privrec.experiments.frontier import MIN_SHARE, best_points, frontier_points
+    from privrec.experiments.frontier import (
+        MIN_SHARE,
+        best_points,
+        frontier_points,
+        seed_summary,
+    )
 
     points = frontier_points(ctx.df, ctx.records, ctx.k, _series_knobs(ctx))
     if points.empty:
@@ -173,10 +178,29 @@ def _frontier_tables(ctx: _Ctx) -> list[ReportTable]:
             row.append(_leak_cell(p, f"{a}_list"))
         return row
 
-    best = best_points(points, attrs, MIN_SHARE)
+    several = points["seed"].nunique() > 1
+    summary = seed_summary(points, attrs)
+    seed_cols = ["series", "setting", "size", "seeds", f"test HR@{ctx.k} %", "% of plain"]
+    seed_cols += [f"{a} ({_metric_label(points, a)}: mean ± sd [min–max])" for a in attrs]
+
+    def seed_cells(p: pd.Series) -> list[str]:
+        share = "–" if pd.isna(p["hr_share"]) else f"{p['hr_share']:.1f}"
+        if not pd.isna(p["hr_share_sd"]):
+            share += f" ± {p['hr_share_sd']:.1f}"
+        return [
+            str(p["series"]),
+            str(p["knob"]) or "–",
+            str(int(p["embedding_size"])),
+            str(int(p["seeds"])),
+            f"{100 * p['hr']:.2f}",
+            share,
+            *(_spread_cell(p, a) for a in attrs),
+        ]
+
+    best = best_points(summary if several else points, attrs, MIN_SHARE)
     best_rows = []
     for _, p in best.iterrows():
-        row = cells(p)
+        row = seed_cells(p) if several else cells(p)
         if not p["kept"]:
             row[1] += f" (none keeps {MIN_SHARE:g} %: most accurate shown)"
         best_rows.append(row)
@@ -184,12 +208,38 @@ def _frontier_tables(ctx: _Ctx) -> list[ReportTable]:
         f"Per method and size, the point with the least leakage (largest normalised leakage "
         f"over the attributes) among those keeping ≥ {MIN_SHARE:g} % of plain test HR@{ctx.k} "
         "(plain: the series 'plain', same size and seed). Leakage: strongest attacker, "
-        "ROC-AUC for binary attributes, balanced accuracy otherwise, with its 95 % bootstrap "
-        "interval over users; ‡ = not distinguishable from chance at 95 % (permutation test "
-        "corrected for the maximum over attackers)."
+        "ROC-AUC for binary attributes, balanced accuracy otherwise"
+        + (
+            "; with several seeds each setting is judged on its means over seeds (spread: "
+            "standard deviation and range over seeds)."
+            if several
+            else ", with its 95 % bootstrap interval over users; ‡ = not distinguishable from "
+            "chance at 95 % (permutation test corrected for the maximum over attackers)."
+        )
+    )
+    by_seed = (
+        [
+            ReportTable(
+                "Frontier — mean over seeds",
+                seed_cols,
+                [seed_cells(p) for _, p in summary.iterrows()],
+                "Each setting's test HR@k (% of plain of the same seed) and strongest-attacker "
+                "leakage over its seeds: mean ± standard deviation, [min–max].",
+                key="frontier_seeds",
+            )
+        ]
+        if several
+        else []
     )
     return [
-        ReportTable("Frontier — best point per method", cols, best_rows, note, key="frontier_best"),
+        ReportTable(
+            "Frontier — best point per method",
+            seed_cols if several else cols,
+            best_rows,
+            note,
+            key="frontier_best",
+        ),
+        *by_seed,
         ReportTable(
             "Frontier — every point",
             cols,
@@ -214,13 +264,32 @@ def _metric_label(points: pd.DataFrame, attribute: str) -> str:
     return "ROC-AUC" if metric.empty or metric.iloc[0] == "roc_auc" else "balanced acc."
 
 
+def _leak_format(p: pd.Series, attribute: str):
+    """Balanced accuracy as a percentage, ROC-AUC with three decimals."""
+    if p.get(f"{attribute}_metric") == "balanced_accuracy":
+        return lambda x: f"{100 * x:.1f}%"
+    return lambda x: f"{x:.3f}"
+
+
+def _spread_cell(p: pd.Series, attribute: str) -> str:
+    """Mean ± sd [min–max] over seeds of one attribute's leakage (:func:`seed_summary`)."""
+    v = p.get(f"{attribute}_value")
+    if v is None or pd.isna(v):
+        return "–"
+    fmt = _leak_format(p, attribute)
+    cell = fmt(v)
+    sd = p.get(f"{attribute}_sd")
+    if sd is not None and not pd.isna(sd):
+        cell += f" ± {fmt(sd)} [{fmt(p[f'{attribute}_min'])}–{fmt(p[f'{attribute}_max'])}]"
+    return cell
+
+
 def _leak_cell(p: pd.Series, attribute: str) -> str:
     v = p.get(f"{attribute}_value")
     if v is None or pd.isna(v):
         return "–"
     lo, hi = p.get(f"{attribute}_low"), p.get(f"{attribute}_high")
-    pct = p.get(f"{attribute}_metric") == "balanced_accuracy"
-    fmt = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
+    fmt = _leak_format(p, attribute)
     cell = fmt(v)
     if lo is not None and hi is not None and not (pd.isna(lo) or pd.isna(hi)):
         cell += f" [{fmt(lo)}–{fmt(hi)}]"
