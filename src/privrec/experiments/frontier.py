@@ -221,7 +221,7 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
         ax.axvline(chance, color="0.6", ls="--", lw=0.8)
         what = "ROC-AUC" if metric == "roc_auc" else "balanced accuracy"
         spread = f"mean of {seeds} seeds, range" if seeds > 1 else "95% CI"
-        ax.set_xlabel(f"{a}: strongest attacker {what} ({spread}); chance {chance:.3g}")
+        ax.set_xlabel(f"{a}: strongest attacker {what}\n({spread}; chance {chance:.3g})")
         ax.set_ylabel("test HR@10, % of plain (same size, seed)")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="best")
