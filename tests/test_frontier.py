@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from privrec.errors import ConfigError
-from privrec.experiments.frontier import best_points, seed_summary
+from privrec.experiments.frontier import best_points, paper_points, plot_frontier, seed_summary
 from privrec.experiments.report import write_report
+from privrec.experiments.report_tables import load_sweep
 from privrec.experiments.sweep_runner import run_sweep
 from privrec.experiments.sweep_spec import SweepSpec
 
@@ -170,6 +171,18 @@ def test_a_sweep_with_series_reports_its_frontier(tmp_path):
     assert "frontier.png" in md and "Frontier — best point per method" in md
     assert not math.isnan(float(best.rows[1][4]))
     assert "5-fold CV over all users" not in md and "3-fold CV over all users" in md
+    # each point carries the paper's metric too: the logistic readout's accuracy
+    from privrec.experiments.frontier import frontier_points
+
+    meta, results, records = load_sweep(out)
+    points = frontier_points(results, records)
+    logistic = records[
+        (records["attacker"] == "logistic")
+        & (records["metric"] == "accuracy")
+        & (records["stage"] == "final")
+    ].set_index("run_id")["value"]
+    for _, p in points.iterrows():
+        assert p["attr_readout"] == pytest.approx(logistic[p["run_id"]])
 
 
 def test_the_report_says_which_users_were_audited():
@@ -213,3 +226,32 @@ def test_a_run_audits_its_served_lists_on_the_audited_users(tmp_path):
         np.testing.assert_array_equal(
             again.list_audit.table[col].to_numpy(float), lists.table[col].to_numpy(float)
         )
+
+
+def test_the_papers_points_are_its_tables_as_shares_of_its_plain_run():
+    paper = paper_points(10).set_index("lambda")
+    assert paper.loc[0.0, "hr_share"] == 100
+    assert paper.loc[0.1, "hr_share"] == pytest.approx(100 * 2.88 / 3.05)
+    assert paper.loc[0.1, "gender_readout"] == pytest.approx(0.7133)
+    assert paper.loc[10.0, "age_readout"] == pytest.approx(0.3431)
+    assert paper_points(16).empty  # a size the paper did not run
+
+
+def test_the_frontier_figure_adds_the_papers_metric_row_only_with_its_points(tmp_path):
+    import matplotlib.image
+
+    points = pd.DataFrame([_point("a", 100, 0.80, 0.28), _point("a", 92, 0.62, 0.16)])
+    for a in ("gender", "age"):
+        points[f"{a}_metric"] = "roc_auc" if a == "gender" else "balanced_accuracy"
+        points[f"{a}_low"], points[f"{a}_high"] = points[f"{a}_value"], points[f"{a}_value"]
+        points[f"{a}_readout"] = [0.78, 0.72] if a == "gender" else [0.41, 0.35]
+        points[f"{a}_majority"] = 0.717 if a == "gender" else 0.347
+    one = plot_frontier(points, ["gender", "age"], tmp_path / "one.png")
+    two = plot_frontier(points, ["gender", "age"], tmp_path / "two.png", paper_points(10))
+    assert one is not None and two is not None
+    h1, h2 = (matplotlib.image.imread(str(p)).shape[0] for p in (one, two))
+    assert h2 == pytest.approx(2 * h1, rel=0.05)  # a second row of panels
+    # without readout figures in the points the paper has nothing to stand beside
+    bare = points.drop(columns=["gender_readout", "age_readout"])
+    three = plot_frontier(bare, ["gender", "age"], tmp_path / "three.png", paper_points(10))
+    assert three is not None and matplotlib.image.imread(str(three)).shape[0] == h1

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from privrec.defence_names import PENALTY_FAMILIES
+from privrec.experiments.report_tables import PAPER_ATTACKER, PAPER_LAMBDAS, PAPER_SIZE_LAMBDA
 from privrec.experiments.sweep_results import leakage_attributes
 
 MIN_SHARE = 90.0
@@ -132,6 +133,9 @@ def seed_summary(points: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFram
             row[f"{a}_value"] = float(v.mean())
             row[f"{a}_sd"] = _sd(v)
             row[f"{a}_min"], row[f"{a}_max"] = float(v.min()), float(v.max())
+            for mean_of in ("readout", "majority"):
+                if f"{a}_{mean_of}" in group.columns:
+                    row[f"{a}_{mean_of}"] = float(group[f"{a}_{mean_of}"].astype(float).mean())
             for extra in ("metric", "chance"):
                 if f"{a}_{extra}" not in group.columns:
                     continue
@@ -141,17 +145,40 @@ def seed_summary(points: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def paper_points(size: int) -> pd.DataFrame:
+    """The paper's own points for BPR of ``size`` on ML-1M (its Tables 2–4): ``lambda``,
+    ``hr_share`` (its HR@10 as % of its λ = 0 run) and per attribute ``<a>_readout`` (its
+    softmax readout's accuracy, as a fraction); empty for a size the paper did not run."""
+    hr = PAPER_SIZE_LAMBDA["hr"].get(size)
+    if hr is None:
+        return pd.DataFrame()
+    rows = []
+    for i, lam in enumerate(PAPER_LAMBDAS):
+        row: dict[str, float] = {"lambda": lam, "hr_share": 100 * hr[i] / hr[0]}
+        for a in ("gender", "age"):
+            row[f"{a}_readout"] = PAPER_SIZE_LAMBDA[a][size][i] / 100
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _sd(values: pd.Series) -> float:
     finite = values.astype(float).dropna()
     return float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
 
 
-def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -> Path | None:
+def plot_frontier(
+    points: pd.DataFrame,
+    attributes: Sequence[str],
+    path: Path,
+    paper: pd.DataFrame | None = None,
+) -> Path | None:
     """Draw HR@k (% of plain) against each attribute's leakage, one series per method, with
     the bootstrap intervals, the chance line and the target region, and (hollow markers) the
     leakage of the served top-k lists where the runs audited them; with several seeds, each
-    setting at its means over them (bars: the seeds' range of leakage, the sd of HR@k);
-    ``None`` if nothing to draw."""
+    setting at its means over them (bars: the seeds' range of leakage, the sd of HR@k).
+    ``paper`` (:func:`paper_points`) adds a second row in the paper's own metric — the
+    accuracy of its softmax readout (ours: multinomial logistic regression) — with the paper's
+    points beside ours. ``None`` if nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -166,65 +193,86 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
         points = seed_summary(points, [*attributes, *listed])
         for a in attributes:
             points[f"{a}_low"], points[f"{a}_high"] = points[f"{a}_min"], points[f"{a}_max"]
+    readout = [
+        a
+        for a in attributes
+        if paper is not None
+        and not paper.empty
+        and f"{a}_readout" in paper.columns
+        and f"{a}_readout" in points.columns
+    ]
+    rows = 2 if readout else 1
     fig, axes = plt.subplots(
-        1, len(attributes), figsize=(5.6 * len(attributes), 4.6), squeeze=False
+        rows, len(attributes), figsize=(5.6 * len(attributes), 4.6 * rows), squeeze=False
     )
     series = list(dict.fromkeys(points["series"]))
-    colours = plt.get_cmap("tab10")(np.arange(len(series)) % 10)
-    markers = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
+    style = {
+        name: (plt.get_cmap("tab10")(i % 10), _MARKERS[i % len(_MARKERS)])
+        for i, name in enumerate(series)
+    }
+    spread = f"mean of {seeds} seeds, range" if seeds > 1 else "95% CI"
     for ax, a in zip(axes[0], attributes, strict=True):
         metric = str(points[f"{a}_metric"].dropna().iloc[0])
         chance = float(points[f"{a}_chance"].dropna().iloc[0])
-        for i, name in enumerate(series):
+        for name in series:
             sel = points[points["series"] == name]
-            x, y = sel[f"{a}_value"].to_numpy(float), sel["hr_share"].to_numpy(float)
-            err = np.vstack([x - sel[f"{a}_low"], sel[f"{a}_high"] - x]).clip(min=0)
-            ax.errorbar(
-                x,
-                y,
-                xerr=np.nan_to_num(err),
-                yerr=np.nan_to_num(sel["hr_share_sd"].to_numpy(float)) if seeds > 1 else None,
-                fmt=markers[i % len(markers)] + "-",
-                color=colours[i],
-                ms=6,
-                lw=0.9,
-                capsize=2,
-                label=name,
-                alpha=0.9,
-            )
+            colour, marker = style[name]
+            x = sel[f"{a}_value"].to_numpy(float)
+            xerr = np.vstack([x - sel[f"{a}_low"], sel[f"{a}_high"] - x]).clip(min=0)
+            _draw_series(ax, sel, x, xerr, seeds, name, colour, marker)
             if f"{a}_list_value" in sel.columns and sel[f"{a}_list_value"].notna().any():
                 ax.scatter(
                     sel[f"{a}_list_value"],
-                    y,
-                    marker=markers[i % len(markers)],
+                    sel["hr_share"],
+                    marker=marker,
                     facecolors="none",
-                    edgecolors=colours[i],
+                    edgecolors=colour,
                     s=36,
                     lw=0.9,
                     alpha=0.8,
                     label=f"{name}: served lists" if a == attributes[-1] else None,
                 )
-            for (_, p), xi, yi in zip(sel.iterrows(), x, y, strict=True):
-                if p["knob"] and np.isfinite(xi) and np.isfinite(yi):
-                    ax.annotate(
-                        str(p["knob"]).split("=")[-1],
-                        (xi, yi),
-                        textcoords="offset points",
-                        xytext=(4, 3),
-                        fontsize=7,
-                        color="0.35",
-                    )
         target = TARGETS.get(metric)
         if target is not None:
             ax.axvspan(chance, target, ymin=0, ymax=1, color="green", alpha=0.06, lw=0)
             ax.axhline(MIN_SHARE, color="green", ls=":", lw=0.9)
         ax.axvline(chance, color="0.6", ls="--", lw=0.8)
         what = "ROC-AUC" if metric == "roc_auc" else "balanced accuracy"
-        spread = f"mean of {seeds} seeds, range" if seeds > 1 else "95% CI"
         ax.set_xlabel(f"{a}: strongest attacker {what}\n({spread}; chance {chance:.3g})")
         ax.set_ylabel("test HR@10, % of plain (same size, seed)")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="best")
+    if readout and paper is not None:
+        for ax, a in zip(axes[1], attributes, strict=True):
+            if a not in readout:
+                ax.set_visible(False)
+                continue
+            for name in series:
+                sel = points[points["series"] == name]
+                colour, marker = style[name]
+                _draw_series(
+                    ax, sel, sel[f"{a}_readout"].to_numpy(float), None, seeds, name, colour, marker
+                )
+            ax.plot(paper[f"{a}_readout"], paper["hr_share"], "k*--", ms=9, lw=0.8, label="paper")
+            for _, p in paper.iterrows():
+                ax.annotate(
+                    f"λ={p['lambda']:g}",
+                    (p[f"{a}_readout"], p["hr_share"]),
+                    textcoords="offset points",
+                    xytext=(4, -9),
+                    fontsize=7,
+                )
+            majority = points[f"{a}_majority"].dropna()
+            if not majority.empty:
+                ax.axvline(float(majority.mean()), color="0.6", ls="--", lw=0.8)
+            ax.axhline(MIN_SHARE, color="green", ls=":", lw=0.9)
+            ax.set_xlabel(
+                f"{a}: accuracy of the softmax readout (the paper's metric; ours: "
+                f"logistic)\n(dashed: majority-class share; paper: its own split, all users)"
+            )
+            ax.set_ylabel("test HR@10, % of plain (paper: % of its λ = 0)")
+            ax.grid(alpha=0.3)
+        axes[1][-1].legend(fontsize=8, loc="best")
     fig.suptitle(
         "Accuracy vs leakage, every method (shaded: target region; dotted: 90 % of plain)",
         fontsize=10,
@@ -233,6 +281,38 @@ def plot_frontier(points: pd.DataFrame, attributes: Sequence[str], path: Path) -
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]
+
+
+def _draw_series(ax, sel, x, xerr, seeds: int, name: str, colour, marker: str) -> None:
+    """One method's points on one panel: markers joined in grid order, the leakage bars
+    ``xerr`` (None: none), HR@k's sd over seeds, and each point's knob value."""
+    y = sel["hr_share"].to_numpy(float)
+    ax.errorbar(
+        x,
+        y,
+        xerr=None if xerr is None else np.nan_to_num(xerr),
+        yerr=np.nan_to_num(sel["hr_share_sd"].to_numpy(float)) if seeds > 1 else None,
+        fmt=marker + "-",
+        color=colour,
+        ms=6,
+        lw=0.9,
+        capsize=2,
+        label=name,
+        alpha=0.9,
+    )
+    for (_, p), xi, yi in zip(sel.iterrows(), x, y, strict=True):
+        if p["knob"] and np.isfinite(xi) and np.isfinite(yi):
+            ax.annotate(
+                str(p["knob"]).split("=")[-1],
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(4, 3),
+                fontsize=7,
+                color="0.35",
+            )
 
 
 def _leakage(rows: pd.DataFrame, attribute: str) -> dict:
@@ -249,6 +329,9 @@ def _leakage(rows: pd.DataFrame, attribute: str) -> dict:
     metric = "roc_auc" if abs(chance - 0.5) < 1e-9 else "balanced_accuracy"
     if metric not in wide or wide[metric].isna().all():
         return out
+    if PAPER_ATTACKER in wide.index and "accuracy" in wide.columns:  # the paper's metric
+        out[f"{attribute}_readout"] = _get(wide, PAPER_ATTACKER, "accuracy")
+        out[f"{attribute}_majority"] = _get(wide, PAPER_ATTACKER, "majority")
     best = str(wide[metric].astype(float).idxmax())
     chance_line = 0.5 if metric == "roc_auc" else chance
     out.update(

@@ -362,10 +362,17 @@ def write_report(sweep_dir: str | Path, out: str | Path | None = None) -> Report
 
 
 def _plot_frontier(ctx: _Ctx, path: Path) -> Path | None:
-    from privrec.experiments.frontier import frontier_points, plot_frontier
+    from privrec.experiments.frontier import frontier_points, paper_points, plot_frontier
 
     points = frontier_points(ctx.df, ctx.records, ctx.k, _series_knobs(ctx))
-    return plot_frontier(points, ctx.attributes, path) if not points.empty else None
+    if points.empty:
+        return None
+    sizes = points["embedding_size"].unique()
+    model = ctx.meta.get("spec", {}).get("run", {}).get("train", {}).get("model", "bpr-mf")
+    # the paper's points only where they compare: its dataset, its model, one of its sizes
+    bpr = model == "bpr-mf" and len(sizes) == 1
+    paper = paper_points(int(sizes[0])) if ctx.paper and bpr else None
+    return plot_frontier(points, ctx.attributes, path, paper)
 
 
 _CSS = """
