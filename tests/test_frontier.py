@@ -255,3 +255,17 @@ def test_the_frontier_figure_adds_the_papers_metric_row_only_with_its_points(tmp
     bare = points.drop(columns=["gender_readout", "age_readout"])
     three = plot_frontier(bare, ["gender", "age"], tmp_path / "three.png", paper_points(10))
     assert three is not None and matplotlib.image.imread(str(three)).shape[0] == h1
+
+
+def test_a_series_knob_is_a_grid_key_never_an_attackers_column():
+    from privrec.experiments.frontier import _knob_keys
+
+    results = pd.DataFrame(
+        {
+            "series": ["purge", "purge", "plain"],
+            "erasure_options.weight": [1, 3, None],
+            "gender_auc_linear_svm_c0.1": [0.61, 0.72, 0.80],  # varies, but is a result
+            "seed": [0, 0, 0],
+        }
+    )
+    assert _knob_keys(results) == {"purge": ["erasure_options.weight"], "plain": []}

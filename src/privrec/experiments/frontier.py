@@ -377,10 +377,19 @@ def _knob_keys(results: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+_GRID_SECTIONS = ("lambda", *PENALTY_FAMILIES, "train", "adversary", "dependence", "data")
+"""Heads of the dotted grid keys a sweep file may use (``erasure_options.<option>`` too)."""
+
+
 def _grid_columns(results: pd.DataFrame) -> list[str]:
-    """Columns that hold grid values (dotted keys or the shared knobs)."""
+    """Columns that hold grid values: the shared knobs and the dotted grid keys — not the
+    attackers' columns, whose names may hold a dot too (``gender_auc_linear_svm_c0.1``)."""
     knobs = ("lambda", *PENALTY_FAMILIES, "erasure")
-    return [c for c in results.columns if "." in c or c in knobs]
+    return [
+        c
+        for c in results.columns
+        if c in knobs or ("." in c and c.split(".")[0] in (*_GRID_SECTIONS, "erasure_options"))
+    ]
 
 
 def _normalised(p: pd.Series, attributes: Sequence[str]) -> float:
