@@ -199,10 +199,8 @@ def test_row_adam_sorts_shared_indices_once(monkeypatch):
     from privrec.training import optim
 
     calls = []
-    real_unique = torch.unique
-    monkeypatch.setattr(
-        optim.torch, "unique", lambda *a, **k: calls.append(1) or real_unique(*a, **k)
-    )
+    real = optim.distinct_rows
+    monkeypatch.setattr(optim, "distinct_rows", lambda *a: calls.append(1) or real(*a))
     rng = np.random.default_rng(1)
     shared = torch.from_numpy(rng.integers(0, 12, 40))
     other = torch.from_numpy(rng.integers(0, 12, 40))
@@ -218,6 +216,17 @@ def test_row_adam_sorts_shared_indices_once(monkeypatch):
         alone.grad = g
         optim.RowAdam([alone], lr=0.1).step()
         assert torch.equal(alone.detach(), p.detach())
+
+
+@pytest.mark.parametrize(("n_rows", "n_idx"), [(12, 40), (50, 3), (5000, 20), (7, 0)])
+def test_distinct_rows_are_torch_unique_whichever_way_they_are_found(n_rows, n_idx):
+    from privrec.training.optim import distinct_rows
+
+    idx = torch.from_numpy(np.random.default_rng(n_rows).integers(0, n_rows, n_idx))
+    rows, inverse = distinct_rows(idx, n_rows)
+    want_rows, want_inverse = torch.unique(idx, sorted=True, return_inverse=True)
+    assert torch.equal(rows, want_rows) and torch.equal(inverse, want_inverse)
+    assert rows.dtype == inverse.dtype == torch.long
 
 
 def test_sparse_pair_terms_give_one_gradient_per_table_and_the_dense_values():
