@@ -220,10 +220,19 @@ class AdversarialPenalty(UserPenalty):
             return None, None
         return vecs[mask], self.target[users][mask]
 
-    def _loss(self, vecs: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, float]:
-        v, y = self._labelled(vecs, users)
+    def _loss(
+        self, vecs: torch.Tensor, users: torch.Tensor, labelled=None
+    ) -> tuple[torch.Tensor, float]:
+        """The heads' mean loss on the labelled rows (``labelled``: :meth:`_labelled`'s
+        result when already at hand) and their mean accuracy."""
+        v, y = labelled if labelled is not None else self._labelled(vecs, users)
         if v is None:
             return vecs.sum() * 0.0, float("nan")
+        if len(self.heads) == 1:  # the default: no stack / mean of one value (same numbers)
+            out = self.heads[0](v)
+            if self.kind == "categorical":
+                return _cross_entropy(out, y), float((out.argmax(1) == y).float().mean())
+            return F.mse_loss(out.squeeze(-1), y), float("nan")
         losses, accs = [], []
         for head in self.heads:
             out = head(v)
@@ -252,11 +261,11 @@ class AdversarialPenalty(UserPenalty):
             loss.backward()
             self._head_opt.step()
 
-    def _confusion(self, vecs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        """How far the current heads' predictions on ``vecs`` are from knowing nothing:
-        KL(prior ‖ prediction) (categorical) or the mean squared prediction of the standardised
-        value (continuous); the heads' weights are held fixed (no gradient to them)."""
-        v, _ = self._labelled(vecs, users)
+    def _confusion(self, v: torch.Tensor | None, vecs: torch.Tensor) -> torch.Tensor:
+        """How far the current heads' predictions on the labelled rows ``v`` (of ``vecs``) are
+        from knowing nothing: KL(prior ‖ prediction) (categorical) or the mean squared
+        prediction of the standardised value (continuous); the heads' weights are held fixed
+        (no gradient to them)."""
         if v is None:
             return vecs.sum() * 0.0
         terms = []
@@ -268,13 +277,15 @@ class AdversarialPenalty(UserPenalty):
                 terms.append(kl.mean())
             else:
                 terms.append(out.squeeze(-1).pow(2).mean())
-        return torch.stack(terms).mean()
+        return terms[0] if len(terms) == 1 else torch.stack(terms).mean()
 
     def forward(self, user_vecs, users, progress):
         lam = self.current_weight(progress)
         if self.spec.objective == "confusion":
-            loss, acc = self._loss(user_vecs.detach(), users)  # the heads learn to read
-            confusion = self._confusion(user_vecs, users)  # the vectors learn to hide
+            v, y = self._labelled(user_vecs, users)  # the labelled rows, looked up once
+            detached = (None, None) if v is None else (v.detach(), y)
+            loss, acc = self._loss(user_vecs.detach(), users, detached)  # the heads learn
+            confusion = self._confusion(v, user_vecs)  # the vectors learn to hide
             total = loss + lam * confusion
         else:
             loss, acc = self._loss(grad_reverse(user_vecs, lam), users)
