@@ -268,3 +268,32 @@ def test_refitted_mlp_heads_remove_a_radius_signal_that_online_heads_leave():
     assert auc_online >= 0.65
     assert 0.35 <= auc_refit <= 0.60
     assert hr_refit >= 0.6 * hr_online
+
+
+def test_the_probe_can_be_any_attacker_of_the_audit_and_a_strong_one_reads_a_radius():
+    from privrec.defences.adversarial.probe import probe_leakage
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 1200)
+    direction = rng.normal(size=(1200, 6))
+    radius = 1.0 + labels  # in the length only: no linear readout beats chance
+    vecs = direction / np.linalg.norm(direction, axis=1, keepdims=True) * radius[:, None]
+    vecs = vecs + 0.05 * rng.normal(size=vecs.shape)
+    linear = probe_leakage(vecs, labels, seed=0)
+    mlp = probe_leakage(vecs, labels, seed=0, attacker="mlp")
+    svm = probe_leakage(vecs, labels, seed=0, attacker="rbf_svm")  # decision values, no proba
+    assert linear["auc"] < 0.6 and mlp["auc"] > 0.9 and svm["auc"] > 0.9
+    assert mlp["leak"] == pytest.approx((mlp["auc"] - 0.5) / 0.5)
+    with pytest.raises(ConfigError, match="'adversary.probe_attacker'.*mlp"):
+        AdversarySpec(probe_attacker="deep_forest")
+
+
+def test_model_selection_on_a_strong_probe_records_it_every_epoch(tiny):
+    split = leave_last_out(tiny.interactions)
+    cfg = dataclasses.replace(CFG, epochs=3, selection="hr_probe", patience=0)
+    spec = AdversarySpec({"attr": 0.5}, probe=True, probe_attacker="mlp")
+    metrics, trained = train_and_evaluate(tiny, split, cfg, spec)
+    rows = [r for r in trained.history if "val_hr@10" in r]
+    assert rows and all("probe_attr_auc" in r and "selection_score" in r for r in rows)
+    for r in rows:  # the score is HR × (1 − the probe's leakage)
+        assert r["selection_score"] == pytest.approx(r["val_hr@10"] * (1 - r["probe_attr_leak"]))

@@ -55,6 +55,8 @@ def test_train_bad_options(tmp_path):
     assert res.exit_code == 2 and "--dep-sample" in res.output and "got 2" in res.output
     res = runner.invoke(app, ["train", *SMALL, "--mmd", "attr=1", "--dep-schedule", "cosine"])
     assert res.exit_code == 2 and "--dep-schedule" in res.output and "'cosine'" in res.output
+    res = runner.invoke(app, ["train", *SMALL, "--adv-probe", "--adv-probe-attacker", "tree"])
+    assert res.exit_code == 2 and "(--adv-probe-attacker)" in res.output and "'tree'" in res.output
     assert not any(tmp_path.iterdir())
 
 

@@ -159,7 +159,12 @@ def train(
         "constant", "--dep-schedule", help="MMD/HSIC/SWD weight schedule: constant or ramp."
     ),
     adv_probe: bool = typer.Option(
-        False, help="Fit a fresh logistic probe of leakage after each epoch (recorded)."
+        False, help="Fit a fresh probe of leakage after each epoch (recorded)."
+    ),
+    adv_probe_attacker: str = typer.Option(
+        "logistic",
+        "--adv-probe-attacker",
+        help="The --adv-probe's attacker, any of the audit's (e.g. mlp, rbf_svm).",
     ),
     selection: str = typer.Option(
         "hr", help="Model selection on validation: hr, or hr_probe (HR × (1 − probe leakage))."
@@ -203,6 +208,7 @@ def train(
                 "refit_epochs": adv_refit,
                 "objective": adv_objective,
                 "probe": adv_probe,
+                "probe_attacker": adv_probe_attacker,
             },
             "mmd": parse_weights(mmd or [], "--mmd"),
             "hsic": parse_weights(hsic or [], "--hsic"),

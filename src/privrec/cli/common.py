@@ -76,6 +76,7 @@ FIELD_FLAGS: dict[str, str] = {
     "adversary.objective": "--adv-objective",
     "adversary.reinit_every": "--adv-reinit",
     "adversary.refit_epochs": "--adv-refit",
+    "adversary.probe_attacker": "--adv-probe-attacker",
     "adversary.weights": "--adv",
     "dependence.sample_size": "--dep-sample",
     "dependence.swd_sample_size": "--swd-sample",

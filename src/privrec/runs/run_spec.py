@@ -75,7 +75,12 @@ _LATER_OPTIONS: dict[str, dict[str, Any]] = {
         "label_fraction": 1.0,
         "audit_lists": False,
     },
-    "adversary": {"objective": "reverse", "refit_epochs": 0, "refit_steps": 300},
+    "adversary": {
+        "objective": "reverse",
+        "refit_epochs": 0,
+        "refit_steps": 300,
+        "probe_attacker": "logistic",
+    },
     "train": {
         "vae_hidden": 600,
         "vae_dropout": 0.5,

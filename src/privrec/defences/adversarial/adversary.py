@@ -85,9 +85,14 @@ class AdversarySpec:
     refit_steps: int = 300
     """Full-batch updates of each refit (``refit_epochs``)."""
     probe: bool = False
-    """After each epoch, fit a fresh logistic probe on half the users and score it on the
-    other half; records ``probe_<attr>_auc``/``_bacc`` and a normalised ``probe_<attr>_leak``
-    in [0, 1] (usable for model selection, see ``TrainConfig.selection``)."""
+    """After each epoch, fit a fresh probe (``probe_attacker``) on half the label users and
+    score it on the other half; records ``probe_<attr>_auc``/``_bacc`` and a normalised
+    ``probe_<attr>_leak`` in [0, 1] (usable for model selection, see
+    ``TrainConfig.selection``)."""
+    probe_attacker: str = "logistic"
+    """Which attacker of the audit's suite the probe is (:mod:`privrec.audit.attackers`, e.g.
+    ``mlp`` or ``rbf_svm``: a non-linear probe selects against what the strongest post-hoc
+    attackers read, at the cost of its fit after every epoch)."""
     seed: int = 0
     """Seed of the heads' initialisation and of the probe's user split."""
 
@@ -99,6 +104,13 @@ class AdversarySpec:
             raise ConfigError(
                 f"'adversary.refit_epochs' must be >= 0 and 'adversary.refit_steps' >= 1, got "
                 f"{self.refit_epochs} and {self.refit_steps}"
+            )
+        from privrec.audit.attackers import ATTACKERS
+
+        if self.probe_attacker not in ATTACKERS:
+            raise ConfigError(
+                f"'adversary.probe_attacker' must be one of {', '.join(ATTACKERS)}, got "
+                f"{self.probe_attacker!r}"
             )
         object.__setattr__(self, "weights", dict(self.weights))
 
@@ -177,7 +189,10 @@ class AdversarialPenalty(UserPenalty):
         out.update(
             (f"probe_{self.name}_{k}", v)
             for k, v in probe_leakage(
-                vecs[known], self.target.cpu().numpy()[known], self.spec.seed
+                vecs[known],
+                self.target.cpu().numpy()[known],
+                self.spec.seed,
+                self.spec.probe_attacker,
             ).items()
         )
         return out
