@@ -18,32 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import machine_info, timed_evaluation  # noqa: E402
 from scaling import median, parse_size, shape_of  # noqa: E402
 
 
 def privrec_epochs(split, epochs: int, seed: int) -> tuple[list[float], int]:
     """Seconds of each training epoch (the last one's validation taken out) and the threads."""
-    import privrec.training.trainer as trainer_mod
     from privrec.training.config import TrainConfig
     from privrec.training.trainer import Trainer
-
-    evals: list[float] = []
-    original = trainer_mod.evaluate_split
-
-    def timed(*args, **kwargs):
-        t = time.perf_counter()
-        out = original(*args, **kwargs)
-        evals.append(time.perf_counter() - t)
-        return out
 
     cfg = TrainConfig(
         embedding_size=32,
@@ -55,14 +43,11 @@ def privrec_epochs(split, epochs: int, seed: int) -> tuple[list[float], int]:
         seed=seed,
         optimizer="sparse-adam",
     )
-    trainer_mod.evaluate_split = timed
-    try:
+    with timed_evaluation() as evals:
         trained = Trainer(cfg).fit(split)
-    finally:
-        trainer_mod.evaluate_split = original
     secs = [float(r["seconds"]) for r in trained.history]
-    if evals:
-        secs[-1] -= evals[-1]
+    if evals.calls:
+        secs[-1] -= evals.calls[-1]  # the last epoch ran the validation
     import torch
 
     return secs, torch.get_num_threads()
@@ -114,9 +99,6 @@ def main(argv: list[str] | None = None) -> int:
         theirs += secs
         print(f"repeat {r + 1}: implicit           s/epoch {[round(s, 2) for s in secs]}")
         load.append(os.getloadavg()[0])
-    import implicit
-    import torch
-
     summary = {
         "interactions": n,
         "train_interactions": len(split.train),
@@ -132,10 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "privrec_epochs_s": ours,
         "implicit_epochs_s": theirs,
         "loadavg_1min": load,
-        "machine": f"{platform.processor() or platform.machine()}, nproc {os.cpu_count()}",
-        "torch": torch.__version__,
-        "implicit": implicit.__version__,
-        "numpy": np.__version__,
+        "machine": machine_info(),
     }
     print(
         f"median s/epoch: privrec sparse-adam {summary['privrec_sparse_adam_epoch_s']:.2f} "
