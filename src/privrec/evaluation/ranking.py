@@ -34,21 +34,9 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude: sp.csr_matrix
     if s.dtype not in (np.float32, np.float64):
         s = s.astype(np.float64)
     targets = np.asarray(targets, dtype=np.int64)
-    if s.ndim != 2 or s.shape[0] != len(targets):
-        raise DataError(f"scores shape {s.shape} does not match {len(targets)} targets")
+    r_ex, c_ex = _excluded_pairs(s.shape, targets, exclude)
     n = len(targets)
     rows = np.arange(n)
-    ex = _canonical_csr(exclude)
-    if ex.shape != s.shape:
-        raise DataError(f"exclude mask shape {ex.shape} differs from scores shape {s.shape}")
-    # excluded (row, column) pairs: the stored non-zeros of the mask
-    r_ex = np.repeat(rows, np.diff(ex.indptr))
-    c_ex = ex.indices
-    if not np.all(ex.data != 0):
-        keep = ex.data != 0
-        r_ex, c_ex = r_ex[keep], c_ex[keep]
-    if n and np.any(c_ex == targets[r_ex]):
-        raise DataError("a target item is also excluded from the candidates")
     t = s[rows, targets]
     better = (s > t[:, None]).sum(axis=1)
     ties = (s == t[:, None]).sum(axis=1) - 1  # minus the target itself
@@ -91,18 +79,7 @@ def target_ranks_tensor(
     ranks cross to the host): the excluded items of a copy are set to ``-inf``, as in
     :func:`target_ranks_reference`, whose ranks it gives exactly."""
     targets = np.asarray(targets, dtype=np.int64)
-    if scores.ndim != 2 or scores.shape[0] != len(targets):
-        raise DataError(f"scores shape {tuple(scores.shape)} does not match {len(targets)} targets")
-    ex = _canonical_csr(exclude)
-    if ex.shape != tuple(scores.shape):
-        raise DataError(
-            f"exclude mask shape {ex.shape} differs from scores shape {tuple(scores.shape)}"
-        )
-    keep = ex.data != 0
-    r_ex = np.repeat(np.arange(len(targets)), np.diff(ex.indptr))[keep]
-    c_ex = ex.indices[keep]
-    if len(targets) and np.any(c_ex == targets[r_ex]):
-        raise DataError("a target item is also excluded from the candidates")
+    r_ex, c_ex = _excluded_pairs(tuple(scores.shape), targets, exclude)
     dev = scores.device
     s = scores.detach().clone()
     s[torch.from_numpy(r_ex).to(dev), torch.from_numpy(c_ex.astype(np.int64)).to(dev)] = -torch.inf
@@ -110,6 +87,26 @@ def target_ranks_tensor(
     t = s[rows, torch.from_numpy(targets).to(dev)][:, None]
     ranks = (s > t).sum(dim=1) + (s == t).sum(dim=1) - 1  # ties count against the target
     return ranks.cpu().numpy().astype(np.int64)
+
+
+def _excluded_pairs(
+    shape: tuple[int, ...], targets: np.ndarray, exclude
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, column) pairs the mask excludes — its stored non-zeros — after checking that
+    the scores' ``shape`` matches the targets and the mask, and that no target is excluded."""
+    if len(shape) != 2 or shape[0] != len(targets):
+        raise DataError(f"scores shape {shape} does not match {len(targets)} targets")
+    ex = _canonical_csr(exclude)
+    if ex.shape != shape:
+        raise DataError(f"exclude mask shape {ex.shape} differs from scores shape {shape}")
+    r_ex = np.repeat(np.arange(len(targets)), np.diff(ex.indptr))
+    c_ex = ex.indices
+    if not np.all(ex.data != 0):
+        keep = ex.data != 0
+        r_ex, c_ex = r_ex[keep], c_ex[keep]
+    if len(targets) and np.any(c_ex == targets[r_ex]):
+        raise DataError("a target item is also excluded from the candidates")
+    return r_ex, c_ex
 
 
 def _canonical_csr(m) -> sp.csr_matrix:
