@@ -233,6 +233,7 @@ def erase(
     holdout: float = 0.0,
     label_fraction: float | None = None,
     options: Mapping[str, Any] | None = None,
+    refit_items: int = 0,
     attackers: str | Sequence[str] | None = None,
     folds: int = 5,
     seed: int = 0,
@@ -257,6 +258,9 @@ def erase(
             ``label_users``) whose labels the eraser may use; the audit scores the others.
             Default: the source run's own record, else every user (1.0).
         options: method options (see :func:`privrec.defences.erasure.fit_eraser`).
+        refit_items: then re-fit the item vectors and biases on the erased user vectors for
+            at most this many epochs (BPR, user vectors fixed, best validation epoch kept;
+            :mod:`privrec.training.refit`); 0: the items stay as they were.
         attackers: also audit the vectors before and after (default: no audit).
         folds: cross-validation folds of the audit.
         jobs: worker processes of the audit.
@@ -266,13 +270,14 @@ def erase(
 
     Returns:
         A new :class:`~privrec.runs.run_result.Run` with the erased user vectors (item
-        vectors unchanged), ``metrics["before_erasure"]`` and the erasure record.
+        vectors unchanged unless ``refit_items``), ``metrics["before_erasure"]`` and the
+        erasure record.
     """
     from privrec.runs.pipeline import AuditStep, ErasureStep, run_pipeline
     from privrec.runs.run_spec import RunSpec
 
     names = _names(attributes)
-    step = ErasureStep(method, tuple(names), dict(options or {}), holdout, seed)
+    step = ErasureStep(method, tuple(names), dict(options or {}), holdout, seed, refit_items)
     run = source_run(run, dataset.name)
     audit_step = None
     if attackers is not None and not (isinstance(attackers, str) and attackers == "none"):
@@ -308,6 +313,7 @@ def purge(
     label_fraction: float | None = None,
     leace: bool = False,
     options: Mapping[str, Any] | None = None,
+    refit_items: int = 0,
     attackers: str | Sequence[str] | None = None,
     folds: int = 5,
     seed: int = 0,
@@ -333,6 +339,7 @@ def purge(
         leace: follow the purge with LEACE (fitted on the purged label users).
         options: other options of :func:`~privrec.defences.erasure.purge.fit_purge`
             (``weight``, ``steps``, ``top_k``, ``margin``...).
+        refit_items: then re-fit the items on the purged user vectors (see :func:`erase`).
         attackers: also audit the vectors before and after (default: no audit).
         folds: cross-validation folds of the audit.
         seed: seed of the purge, the label draw and the audit.
@@ -353,6 +360,7 @@ def purge(
         attributes=attributes,
         label_fraction=label_fraction,
         options={**dict(options or {}), "leace": leace},
+        refit_items=refit_items,
         attackers=attackers,
         folds=folds,
         seed=seed,

@@ -529,6 +529,20 @@ class Embeddings:
             self.item_bias,
         )
 
+    def replace_items(self, item_vectors: np.ndarray, item_bias: np.ndarray) -> Embeddings:
+        if item_vectors.shape != self.item_vectors.shape or item_bias.shape != self.item_bias.shape:
+            raise DataError(
+                f"new item arrays have shapes {item_vectors.shape} and {item_bias.shape}, "
+                f"expected {self.item_vectors.shape} and {self.item_bias.shape}"
+            )
+        return Embeddings(
+            self.user_ids,
+            self.user_vectors,
+            self.item_ids,
+            item_vectors.astype(np.float32),
+            item_bias.astype(np.float32),
+        )
+
 
 def save_embeddings(path: str | Path, emb: Embeddings) -> None:
     """Write ``embeddings.npz`` (float32 vectors, no object arrays, atomically).

@@ -47,6 +47,12 @@ AttackersOpt = typer.Option(
     help="Audit preset (paper, strong, all, fast), a comma list of attackers, or 'none'.",
 )
 FoldsOpt = typer.Option(5, "--folds", help="Audit cross-validation folds.")
+RefitItemsOpt = typer.Option(
+    0,
+    "--refit-items",
+    help="Then re-fit the item vectors and biases on the defended user vectors for at most N "
+    "epochs (BPR, user vectors fixed, best validation epoch kept); 0: items unchanged.",
+)
 JobsOpt = typer.Option(1, "--jobs", "-j", help="Audit worker processes.")
 NoSourceAuditOpt = typer.Option(
     False, "--no-source-audit", help="Do not audit the source vectors (no 'before' leakage)."
@@ -112,6 +118,7 @@ def erase(
         "(0: fit and audit on all labelled users).",
     ),
     label_fraction: float | None = LabelFractionOpt,
+    refit_items: int = RefitItemsOpt,
     no_source_audit: bool = NoSourceAuditOpt,
     k: int = KOpt,
     seed: int = typer.Option(0, "--seed", help="Seed of the eraser and the audit."),
@@ -121,9 +128,9 @@ def erase(
     """Erase private attributes from trained user vectors (LEACE, INLP or the purge) and
     re-evaluate.
 
-    Writes a new run directory (erased user vectors, unchanged items) with HR@k/NDCG@k before
-    and after and, when the audit is available, the leakage audit of both. On an
-    adversarially trained run this is the combined defence.
+    Writes a new run directory (erased user vectors; items unchanged unless --refit-items)
+    with HR@k/NDCG@k before and after and, when the audit is available, the leakage audit of
+    both. On an adversarially trained run this is the combined defence.
     """
     with cli_errors():
         from privrec.cli.options import parse_key_values
@@ -157,6 +164,7 @@ def erase(
             folds,
             jobs,
             holdout,
+            refit_items,
             label_fraction,
             no_source_audit,
             k,
@@ -198,6 +206,7 @@ def purge(
     ),
     steps: int = typer.Option(300, "--steps", help="Optimisation steps of the purge map."),
     top_k: int = typer.Option(10, "--top-k", help="Length of the lists the purge keeps."),
+    refit_items: int = RefitItemsOpt,
     option: list[str] | None = typer.Option(
         None,
         "--option",
@@ -259,6 +268,7 @@ def purge(
             folds,
             jobs,
             0.0,
+            refit_items,
             label_fraction,
             no_source_audit,
             k,
@@ -299,6 +309,7 @@ def _defend(
     folds: int,
     jobs: int,
     holdout: float,
+    refit_items: int,
     label_fraction: float | None,
     no_source_audit: bool,
     k: int,
@@ -317,7 +328,12 @@ def _defend(
     names = [n.strip() for n in attributes.split(",") if n.strip()]
     if not names:
         raise ConfigError("--attributes: name at least one attribute (e.g. gender,age)")
-    ErasureStep(method, tuple(names), options, holdout, seed)  # fail before any work
+    try:  # fail before any work
+        ErasureStep(method, tuple(names), options, holdout, seed, refit_items)
+    except ConfigError as exc:
+        if str(exc).startswith("refit_items"):
+            raise ConfigError(f"--refit-items: {exc}") from None
+        raise
     checked_options(method, options)
     if label_fraction is not None:
         RunSpec(label_fraction=label_fraction)  # its range, before any work
@@ -369,6 +385,7 @@ def _defend(
         holdout=holdout,
         label_fraction=label_fraction,
         options=options,
+        refit_items=refit_items,
         attackers=chosen,
         folds=folds,
         seed=seed,
@@ -439,6 +456,18 @@ def _print_summary(run, k: int) -> None:
                 _pct(r.get("max_balanced_accuracy")),
             )
     console.print(table)
+    refit = metrics["erasure"].get("refit_items")
+    if refit:
+        chosen = (
+            "the items it started from kept (no epoch was better on validation)"
+            if refit["best_epoch"] == 0
+            else f"the items of epoch {refit['best_epoch']} kept"
+        )
+        console.print(
+            f"items re-fitted on the defended user vectors: {refit['epochs_run']} of "
+            f"{refit['epochs']} epochs, {chosen}",
+            highlight=False,
+        )
     if leak is None:
         console.print("no leakage audit (--attackers none)")
     elif er.get("holdout"):

@@ -384,7 +384,7 @@ _GRID_SECTIONS = ("lambda", *PENALTY_FAMILIES, "train", "adversary", "dependence
 def _grid_columns(results: pd.DataFrame) -> list[str]:
     """Columns that hold grid values: the shared knobs and the dotted grid keys — not the
     attackers' columns, whose names may hold a dot too (``gender_auc_linear_svm_c0.1``)."""
-    knobs = ("lambda", *PENALTY_FAMILIES, "erasure")
+    knobs = ("lambda", *PENALTY_FAMILIES, "erasure", "erasure_refit_items")
     return [
         c
         for c in results.columns

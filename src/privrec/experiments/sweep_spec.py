@@ -12,6 +12,7 @@ options):
 ``seed``                   the run's seed (training, heads, audit folds, erasure)
 ``erasure``                post-hoc erasure method (``leace``, ``inlp``, ``purge`` or ``"none"``)
 ``erasure_options.<opt>``  an option of the erasure method (e.g. the purge's ``weight``)
+``erasure_refit_items``    epochs of the item re-fit after the erasure (0: none)
 ``label_fraction``         share of users whose labels the defences may use (audit: the rest)
 ``attackers`` / ``folds``  the audit's attacker preset/list and folds
 ``train.<field>``          any :class:`~privrec.training.config.TrainConfig` field
@@ -89,6 +90,7 @@ GRID_ALIASES: dict[str, str] = {
     "size": "train.embedding_size",
     "seed": "seed",
     "erasure": "erasure",
+    "erasure_refit_items": "erasure_refit_items",
     "label_fraction": "label_fraction",
     "attackers": "attackers",
     "folds": "folds",

@@ -45,6 +45,9 @@ class ErasureStep:
         holdout: share of the labelled users (seeded draw) whose labels the eraser does not
             see; the audit then scores only these users.
         seed: seed of the eraser and of the holdout draw.
+        refit_items: after the erasure, re-fit the item vectors and biases on the erased
+            user vectors for at most this many epochs (:mod:`privrec.training.refit`; the
+            user vectors do not move); 0: no re-fit.
     """
 
     method: str
@@ -52,6 +55,7 @@ class ErasureStep:
     options: Mapping[str, Any] = field(default_factory=dict)
     holdout: float = 0.0
     seed: int = 0
+    refit_items: int = 0
 
     def __post_init__(self) -> None:
         from privrec.defences.erasure.fitting import METHODS
@@ -62,6 +66,9 @@ class ErasureStep:
             )
         if not 0 <= self.holdout < 1:
             raise ConfigError(f"holdout must be in [0, 1), got {self.holdout}")
+        refit = self.refit_items
+        if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
+            raise ConfigError(f"refit_items must be a whole number of epochs >= 0, got {refit!r}")
         object.__setattr__(self, "attributes", tuple(self.attributes))
         object.__setattr__(self, "options", dict(self.options))
 
@@ -109,6 +116,7 @@ def erasure_of(spec: RunSpec) -> ErasureStep | None:
         spec.erasure_options,
         spec.erasure_holdout,
         spec.seed,
+        spec.erasure_refit_items,
     )
 
 
@@ -194,7 +202,7 @@ def run_pipeline(
                 erase_names,
                 erasure,
                 metrics,
-                spec.train.k,
+                spec.train,
             )
             erasure_record["holdout_users"] = n_hidden
             metrics["erasure"]["holdout_users"] = n_hidden
@@ -253,6 +261,7 @@ def run_pipeline(
             erasure_attributes=tuple(erasure.attributes),
             erasure_options=dict(erasure.options),
             erasure_holdout=erasure.holdout,
+            erasure_refit_items=erasure.refit_items,
             attackers=audit.attackers if audit is not None else None,
         )
     return Run(
@@ -607,10 +616,11 @@ def _erase(
     names: Sequence[str],
     step: ErasureStep,
     metrics: dict,
-    k: int,
+    train: TrainConfig,
 ) -> tuple[Embeddings, dict]:
     from privrec.defences.erasure.fitting import fit_eraser
 
+    k = train.k
     t0 = time.perf_counter()
     users, items, bias = _rows(emb, order)
     ids = dataset.interactions.user_ids
@@ -622,6 +632,13 @@ def _erase(
     )
     erased = eraser(users)
     seconds = time.perf_counter() - t0
+    refit = None
+    if step.refit_items:
+        from privrec.training.refit import refit_config, refit_items
+
+        config = refit_config(train, erased.shape[1], step.refit_items)
+        refit = refit_items(erased, items, bias, split, config)
+        items, bias = refit.item_vectors, refit.item_bias
     scorer = vectors_scorer(erased, items, bias)
     metrics["before_erasure"] = {"validation": metrics["validation"], "test": metrics["test"]}
     for which in ("validation", "test"):
@@ -636,10 +653,12 @@ def _erase(
     }
     overlap = {k: v for k, v in eraser.info.items() if k.endswith("_overlap")}
     metrics["erasure"].update(overlap)
+    if refit is not None:
+        metrics["erasure"]["refit_items"] = refit.info
     if order is not None:  # back to the source file's row order
-        rows = np.empty_like(erased)
-        rows[order[0]] = erased
-        erased = rows
+        erased = _to_file_order(erased, order[0])
+        if refit is not None:
+            items, bias = _to_file_order(items, order[1]), _to_file_order(bias, order[1])
     record = {
         "method": step.method,
         "attributes": list(names),
@@ -651,7 +670,19 @@ def _erase(
         "rank_removed": eraser.rank_removed,
         "seconds": seconds,
     }
-    return emb.replace_users(erased), record
+    out = emb.replace_users(erased)
+    if refit is not None:
+        record["refit_items"] = refit.info
+        out = out.replace_items(items, bias)
+    return out, record
+
+
+def _to_file_order(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``rows`` in the dataset's order back to the embeddings file's (``order[k]``: the file
+    row of dataset row ``k``)."""
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
 
 
 def _audit(

@@ -38,6 +38,7 @@ RUN_KEYS: tuple[str, ...] = (
     "erasure_attributes",
     "erasure_options",
     "erasure_holdout",
+    "erasure_refit_items",
     "label_fraction",
     "audit_attributes",
     "attackers",
@@ -72,6 +73,7 @@ _LATER_OPTIONS: dict[str, dict[str, Any]] = {
     "": {
         "erasure_options": {},
         "erasure_holdout": 0.0,
+        "erasure_refit_items": 0,
         "label_fraction": 1.0,
         "audit_lists": False,
     },
@@ -157,6 +159,10 @@ class RunSpec:
     erasure_holdout: float = 0.0
     """Share of the labelled users (seeded draw) whose labels the eraser does not see; the
     audit then scores only these users. ``0``: fit and audit on every labelled user."""
+    erasure_refit_items: int = 0
+    """After the erasure, re-fit the item vectors and biases on the erased user vectors for at
+    most this many epochs (:mod:`privrec.training.refit`: BPR, user vectors fixed, the best
+    validation epoch kept); ``0``: the items stay as trained."""
     label_fraction: float = 1.0
     """Share of the users (a stratified, seeded draw) whose private labels the defences may
     use; the audit and the defence check then score only the others. ``1``: every labelled
@@ -224,6 +230,13 @@ class RunSpec:
         if not 0 <= holdout < 1:
             raise ConfigError(f"erasure_holdout must be in [0, 1), got {holdout}")
         object.__setattr__(self, "erasure_holdout", float(holdout))
+        refit = self.erasure_refit_items
+        if isinstance(refit, bool) or not isinstance(refit, int) or refit < 0:
+            raise ConfigError(
+                f"erasure_refit_items must be a whole number of epochs >= 0, got {refit!r}"
+            )
+        if refit and self.erasure is None:
+            raise ConfigError("erasure_refit_items re-fits the items after an erasure: set erasure")
         fraction = self.label_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, int | float):
             raise ConfigError(f"label_fraction must be a number, got {fraction!r}")
@@ -274,6 +287,7 @@ class RunSpec:
                 "erasure_attributes": list(self.erasure_attributes),
                 "erasure_options": dict(self.erasure_options),
                 "erasure_holdout": self.erasure_holdout,
+                "erasure_refit_items": self.erasure_refit_items,
                 "label_fraction": self.label_fraction,
                 "audit_attributes": list(self.audit_attributes),
                 "attackers": self.attackers
@@ -331,7 +345,7 @@ class RunSpec:
             kw["label_fraction"] = convert(d["label_fraction"], float, f"{where}.label_fraction")
         if "erasure_holdout" in d:
             kw["erasure_holdout"] = convert(d["erasure_holdout"], float, f"{where}.erasure_holdout")
-        for key in ("folds", "seed"):
+        for key in ("folds", "seed", "erasure_refit_items"):
             if key in d:
                 kw[key] = convert(d[key], int, f"{where}.{key}")
         try:
