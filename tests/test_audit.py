@@ -391,6 +391,17 @@ def test_ovr_macro_auc_matches_sklearn_on_probabilities(seed, n_classes, n):
 
 
 @settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_classes=st.integers(2, 4), levels=st.integers(2, 5))
+def test_ovr_macro_auc_counts_ties_one_half_like_sklearn(seed, n_classes, levels):
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.arange(n_classes), rng.integers(0, n_classes, 60)])
+    scores = rng.integers(0, levels, size=(len(y), n_classes)).astype(float)  # many ties
+    ref = [roc_auc_score(y == c, scores[:, c]) for c in range(n_classes)]
+    expected = ref[1] if n_classes == 2 else float(np.mean(ref))
+    assert ovr_macro_auc(y, scores, n_classes) == pytest.approx(expected, abs=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
 @given(counts=st.lists(st.integers(1, 50), min_size=2, max_size=6))
 def test_entropy_bits(counts):
     y = np.repeat(np.arange(len(counts)), counts)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -25,7 +26,6 @@ from sklearn.metrics import (
     log_loss,
     mean_absolute_error,
     r2_score,
-    roc_auc_score,
 )
 
 EPS = 1e-15
@@ -53,19 +53,36 @@ def ovr_macro_auc(y: np.ndarray, scores: np.ndarray, n_classes: int) -> float:
     """One-vs-rest macro ROC-AUC of integer labels ``y`` in ``0..n_classes-1``.
 
     Classes absent from ``y`` (or present in every row) are left out of the average; NaN if
-    none is left.
+    none is left. Computed from midranks (:func:`macro_auc_of_labelings`): the same value as
+    scikit-learn's ``roc_auc_score`` per class, ties counting one half.
     """
+    return float(macro_auc_of_labelings(np.asarray(y)[None, :], scores, n_classes)[0])
+
+
+def macro_auc_of_labelings(labels: np.ndarray, scores: np.ndarray, n_classes: int) -> np.ndarray:
+    """One-vs-rest macro ROC-AUC (as :func:`ovr_macro_auc`) of the fixed ``scores``
+    ``(n, n_classes)`` under each row of ``labels`` ``(P, n)``, rows being permutations of one
+    another (same class counts). Returns ``(P,)``.
+
+    The Mann–Whitney form: a class's AUC is the rank sum of its rows' scores (midranks) less
+    its minimum, over the number of (positive, negative) pairs. With two classes it is the
+    AUC of the second class's column alone."""
+    labels = np.atleast_2d(labels)
+    n = labels.shape[1]
     aucs = []
     for c in range(n_classes):
-        positive = y == c
-        if positive.all() or not positive.any():
+        if n_classes == 2 and c == 0:
+            continue  # the binary AUC is that of class 1
+        positive = labels == c
+        n_pos = int(positive[0].sum())
+        if n_pos in (0, n):
             continue
-        aucs.append(roc_auc_score(positive, scores[:, c]))
+        ranks = rankdata(scores[:, c])  # midranks: ties count one half
+        rank_sum = positive @ ranks
+        aucs.append((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos)))
     if not aucs:
-        return math.nan
-    if n_classes == 2:
-        return float(aucs[-1])
-    return float(np.mean(aucs))
+        return np.full(len(labels), math.nan)
+    return np.mean(aucs, axis=0)
 
 
 def entropy_bits(y: np.ndarray, n_classes: int) -> float:

@@ -25,7 +25,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.stats import rankdata
+
+from privrec.audit.metrics import macro_auc_of_labelings
 
 LEVEL = 0.95
 """Confidence level of the intervals and of the "distinguishable from chance" verdict."""
@@ -44,28 +45,6 @@ UNCERTAINTY_METRICS: tuple[str, ...] = (
 """The audit table's uncertainty columns (categorical attributes): the bootstrap intervals,
 this attacker's permutation p-value against chance, and the attribute's family-wise p-value
 of its strongest attacker (the same in every row of the attribute)."""
-
-
-def macro_auc_of_labelings(labels: np.ndarray, scores: np.ndarray, n_classes: int) -> np.ndarray:
-    """One-vs-rest macro ROC-AUC (as :func:`privrec.audit.metrics.ovr_macro_auc`) of the fixed
-    ``scores`` ``(n, n_classes)`` under each row of ``labels`` ``(P, n)``, rows being
-    permutations of one another (same class counts). Returns ``(P,)``."""
-    labels = np.atleast_2d(labels)
-    n = labels.shape[1]
-    aucs = []
-    for c in range(n_classes):
-        positive = labels == c
-        n_pos = int(positive[0].sum())
-        if n_pos in (0, n):
-            continue
-        ranks = rankdata(scores[:, c])  # midranks: ties count one half
-        rank_sum = positive @ ranks
-        aucs.append((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos)))
-    if not aucs:
-        return np.full(len(labels), math.nan)
-    if n_classes == 2:
-        return np.asarray(aucs[-1], dtype=float)
-    return np.mean(aucs, axis=0)
 
 
 def macro_auc_of_weights(
