@@ -194,3 +194,34 @@ def test_ranks_counted_on_cuda_equal_the_reference():
     exclude = sp.csr_matrix(mask)
     on_gpu = target_ranks_tensor(torch.from_numpy(scores).cuda(), targets, exclude)
     assert np.array_equal(on_gpu, target_ranks_reference(scores, targets, exclude))
+
+
+@pytest.mark.parametrize("objective", ["reverse", "confusion"])
+def test_multi_tensor_adam_trains_the_same_weights_as_the_per_tensor_loop(objective, monkeypatch):
+    """The trainer's optimizers use torch's ``foreach`` implementation (its default only on
+    CUDA); on the CPU it must give the very weights of the per-tensor loop."""
+    import privrec
+    from privrec.data.split import leave_last_out
+    from privrec.defences.adversarial import AdversarySpec, build_adversaries
+    from privrec.training.config import TrainConfig
+    from privrec.training.trainer import Trainer
+
+    ds = privrec.load_dataset("synthetic", seed=0)
+    split = leave_last_out(ds.interactions)
+    spec = AdversarySpec(weights={"attr": 0.5}, objective=objective)
+    cfg = TrainConfig(embedding_size=8, epochs=2, batch_size=256, seed=0, num_threads=1)
+
+    def fit():
+        return Trainer(cfg, build_adversaries(ds.attributes, spec, 8)).fit(split)
+
+    fast = fit()
+    adam = torch.optim.Adam
+    monkeypatch.setattr(
+        torch.optim, "Adam", lambda params, lr, foreach=None: adam(params, lr=lr, foreach=False)
+    )
+    loop = fit()
+    assert np.array_equal(fast.user_vectors(), loop.user_vectors())
+    assert np.array_equal(fast.item_vectors(), loop.item_vectors())
+    for a, b in zip(fast.penalties, loop.penalties, strict=True):
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            assert torch.equal(p, q)

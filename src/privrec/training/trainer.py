@@ -449,12 +449,17 @@ def _optimizer(cfg: TrainConfig, model: Recommender, params: list) -> _Optimizer
     ``sparse-adam``: row-wise Adam (:class:`~privrec.training.optim.RowAdam`) on the embedding
     tables that produce sparse gradients (``nn.Embedding(sparse=True)``) and ``torch.optim.Adam``
     on every other parameter.
+
+    The torch optimizers run their multi-tensor (``foreach``) implementation, which torch uses
+    by default only on CUDA: on the CPU it gives the same weights as the per-tensor loop
+    (tested) and halves the step's cost when the adversarial heads add their small tensors
+    (``benchmarks/results/defence_cost.md``).
     """
     lr = cfg.learning_rate
     if cfg.optimizer == "sgd":
-        return _Optimizers([torch.optim.SGD(params, lr=lr)])
+        return _Optimizers([torch.optim.SGD(params, lr=lr, foreach=True)])
     if cfg.optimizer == "adam":
-        return _Optimizers([torch.optim.Adam(params, lr=lr)])
+        return _Optimizers([torch.optim.Adam(params, lr=lr, foreach=True)])
     sparse_ids = {
         id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse
     }
@@ -467,7 +472,7 @@ def _optimizer(cfg: TrainConfig, model: Recommender, params: list) -> _Optimizer
     dense = [p for p in params if id(p) not in sparse_ids]
     opts: list[torch.optim.Optimizer] = [RowAdam(sparse, lr=lr)]
     if dense:
-        opts.append(torch.optim.Adam(dense, lr=lr))
+        opts.append(torch.optim.Adam(dense, lr=lr, foreach=True))
     return _Optimizers(opts)
 
 

@@ -161,7 +161,9 @@ class AdversarialPenalty(UserPenalty):
             make_head(dim, out, hidden, self._gen) for _ in range(spec.n_heads)
         )
         self._head_opt = (
-            torch.optim.Adam(self.heads.parameters(), lr=spec.head_lr) if spec.steps > 1 else None
+            torch.optim.Adam(self.heads.parameters(), lr=spec.head_lr, foreach=True)
+            if spec.steps > 1
+            else None
         )
         self._steps = 0
         self._reset: list[torch.Tensor] = []
@@ -206,7 +208,7 @@ class AdversarialPenalty(UserPenalty):
         users = torch.arange(vecs.shape[0], device=vecs.device)
         for head in self.heads:
             reset_head(head, self._gen)
-        opt = torch.optim.Adam(self.heads.parameters(), lr=self.spec.head_lr)
+        opt = torch.optim.Adam(self.heads.parameters(), lr=self.spec.head_lr, foreach=True)
         acc = float("nan")
         with torch.enable_grad():
             for _ in range(self.spec.refit_steps):
