@@ -225,3 +225,32 @@ def test_multi_tensor_adam_trains_the_same_weights_as_the_per_tensor_loop(object
     for a, b in zip(fast.penalties, loop.penalties, strict=True):
         for p, q in zip(a.parameters(), b.parameters(), strict=True):
             assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("objective", ["reverse", "confusion"])
+def test_a_head_with_zero_weight_leaves_the_vectors_as_without_it(objective):
+    """Why the pipeline does not train heads with λ = 0 (``build_penalties``): trained, they
+    would leave the user and item vectors bit for bit as without them."""
+    import privrec
+    from privrec.data.split import leave_last_out
+    from privrec.defences.adversarial import AdversarySpec, build_adversaries
+    from privrec.runs.pipeline import build_penalties
+    from privrec.runs.run_spec import RunSpec
+    from privrec.training.config import TrainConfig
+    from privrec.training.trainer import Trainer
+
+    ds = privrec.load_dataset("synthetic", seed=0)
+    split = leave_last_out(ds.interactions)
+    cfg = TrainConfig(embedding_size=8, epochs=2, batch_size=256, seed=0, num_threads=1)
+    spec = AdversarySpec(weights={"attr": 0.0}, objective=objective)
+    with_heads = Trainer(cfg, build_adversaries(ds.attributes, spec, 8)).fit(split)
+    without = Trainer(cfg).fit(split)
+    assert np.array_equal(with_heads.user_vectors(), without.user_vectors())
+    assert np.array_equal(with_heads.item_vectors(), without.item_vectors())
+    assert with_heads.history[0]["adv_attr_lambda"] == 0.0  # the heads did train
+    run = RunSpec(dataset="synthetic", adversary=spec)
+    assert build_penalties(run, ds) == []
+    probed = RunSpec(
+        dataset="synthetic", adversary=AdversarySpec(weights={"attr": 0.0}, probe=True)
+    )
+    assert len(build_penalties(probed, ds)) == 1  # the probe needs its penalty

@@ -418,13 +418,21 @@ def build_penalties(
     spec: RunSpec, dataset: Dataset, attributes: UserAttributes | None = None
 ) -> list:
     """The training-time defences of ``spec`` (adversarial heads, MMD/HSIC penalties), sized
-    by the spec's one embedding size, on ``attributes`` (default: the dataset's)."""
+    by the spec's one embedding size, on ``attributes`` (default: the dataset's).
+
+    A head with λ = 0 is left out unless the spec asks for the per-epoch probe: it could not
+    move the user vectors (its gradient to them is scaled by 0, for either objective), so the
+    run's vectors are those it would train, without the heads' cost."""
     from privrec.defences.adversarial import build_adversaries
     from privrec.defences.penalties import build_dependence_penalties
 
     attrs = attributes if attributes is not None else dataset.attributes
     dim = spec.train.embedding_size
-    penalties: list = list(build_adversaries(attrs, spec.adversary, dim))
+    adversary = spec.adversary
+    if not adversary.probe:
+        moving = {a: w for a, w in adversary.weights.items() if w != 0}
+        adversary = dataclasses.replace(adversary, weights=moving)
+    penalties: list = list(build_adversaries(attrs, adversary, dim))
     if spec.dependence is not None:
         penalties += build_dependence_penalties(attrs, spec.dependence, dim)
     return penalties
