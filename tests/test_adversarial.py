@@ -297,3 +297,40 @@ def test_model_selection_on_a_strong_probe_records_it_every_epoch(tiny):
     assert rows and all("probe_attr_auc" in r and "selection_score" in r for r in rows)
     for r in rows:  # the score is HR × (1 − the probe's leakage)
         assert r["selection_score"] == pytest.approx(r["val_hr@10"] * (1 - r["probe_attr_leak"]))
+
+
+def test_input_dropout_masks_the_heads_input_from_its_own_seeded_stream(tiny):
+    """Rate 0 leaves the heads' input untouched (and every other draw, so earlier runs keep
+    their numbers); a rate p zeroes about p of the entries and scales the rest by 1/(1 − p),
+    with masks that repeat for the same seed and differ between calls."""
+    vecs = torch.randn(400, 8, generator=torch.Generator().manual_seed(1))
+    plain = build_adversaries(tiny.attributes, AdversarySpec({"attr": 1.0}), 8)[0]
+    assert plain._dropped(vecs) is vecs
+    spec = AdversarySpec({"attr": 1.0}, input_dropout=0.25)
+    a, b = (build_adversaries(tiny.attributes, spec, 8)[0] for _ in range(2))
+    first, again = a._dropped(vecs), b._dropped(vecs)
+    assert torch.equal(first, again)  # same seed, same masks
+    assert not torch.equal(first, a._dropped(vecs))  # a fresh mask per call
+    zeroed = first == 0
+    assert 0.2 < float(zeroed.float().mean()) < 0.3
+    assert torch.allclose(first[~zeroed], vecs[~zeroed] / 0.75)
+    # the heads start from the same weights whatever the rate (their draws are not shared)
+    for p, q in zip(plain.parameters(), a.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert "input_dropout" not in str(RunSpec().identity())  # earlier runs keep their ids
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="'adversary.input_dropout'"):
+            AdversarySpec(input_dropout=bad)
+
+
+def test_input_dropout_reaches_the_vectors_gradient_only_through_kept_entries(tiny):
+    spec = AdversarySpec({"attr": 1.0}, input_dropout=0.5)
+    pen = build_adversaries(tiny.attributes, spec, 8)[0]
+    users = torch.arange(200)
+    vecs = torch.randn(200, 8, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    state = pen._drop_gen.get_state()
+    pen._confusion(vecs, users).backward()
+    pen._drop_gen.set_state(state)
+    kept = pen._dropped(torch.ones(200, 8)) != 0  # the mask the term used
+    assert vecs.grad is not None
+    assert torch.all(vecs.grad[~kept] == 0) and bool((vecs.grad[kept] != 0).any())

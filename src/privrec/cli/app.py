@@ -118,6 +118,9 @@ def train(
     ),
     adv_head: str = typer.Option("linear", help="Adversarial head: linear or mlp."),
     adv_heads: int = typer.Option(1, help="Parallel adversarial heads per attribute."),
+    adv_input_dropout: float = typer.Option(
+        0.0, help="Dropout rate on the adversarial heads' input (0 = none)."
+    ),
     adv_schedule: str = typer.Option("constant", help="λ schedule: constant or ramp."),
     adv_steps: int = typer.Option(1, help="Head updates per recommender update."),
     adv_objective: str = typer.Option(
@@ -202,6 +205,7 @@ def train(
             "adversary": {
                 "head": adv_head,
                 "n_heads": adv_heads,
+                "input_dropout": adv_input_dropout,
                 "schedule": adv_schedule,
                 "steps": adv_steps,
                 "reinit_every": adv_reinit,

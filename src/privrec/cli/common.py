@@ -71,6 +71,7 @@ FIELD_FLAGS: dict[str, str] = {
     "baseline_check": "--baseline-check",
     "adversary.head": "--adv-head",
     "adversary.n_heads": "--adv-heads",
+    "adversary.input_dropout": "--adv-input-dropout",
     "adversary.schedule": "--adv-schedule",
     "adversary.steps": "--adv-steps",
     "adversary.objective": "--adv-objective",

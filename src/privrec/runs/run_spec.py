@@ -82,6 +82,7 @@ _LATER_OPTIONS: dict[str, dict[str, Any]] = {
         "refit_epochs": 0,
         "refit_steps": 300,
         "probe_attacker": "logistic",
+        "input_dropout": 0.0,
     },
     "train": {
         "vae_hidden": 600,

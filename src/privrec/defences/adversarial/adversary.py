@@ -54,6 +54,12 @@ class AdversarySpec:
     """Hidden sizes of ``mlp`` heads."""
     n_heads: int = 1
     """Parallel heads per attribute (an ensemble the vectors must fool at once)."""
+    input_dropout: float = 0.0
+    """Dropout rate on the heads' input while they train and while the vectors are pushed
+    against them (as in Adv-MultVAE's adversaries): each head sees a different random part of
+    each vector, so hiding the attribute from one coordinate is not enough. The masks come from
+    the penalty's own seeded generator; the probes and the audits see whole vectors. 0
+    (default) = none."""
     schedule: ScheduleName = "constant"
     """``constant`` λ, or ``ramp``: λ · (2 / (1 + exp(−γ p)) − 1) with p the training progress."""
     gamma: float = 10.0
@@ -100,6 +106,10 @@ class AdversarySpec:
         check_fields(self)
         if self.n_heads < 1 or self.steps < 1 or self.reinit_every < 0:
             raise ConfigError("n_heads and steps must be >= 1 and reinit_every >= 0")
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ConfigError(
+                f"'adversary.input_dropout' must be in [0, 1), got {self.input_dropout}"
+            )
         if self.refit_epochs < 0 or self.refit_steps < 1:
             raise ConfigError(
                 f"'adversary.refit_epochs' must be >= 0 and 'adversary.refit_steps' >= 1, got "
@@ -133,6 +143,8 @@ class AdversarialPenalty(UserPenalty):
         self.weight = float(weight)
         self.spec = spec
         self._gen = torch.Generator().manual_seed(spec.seed + _stable_hash(attribute.name))
+        # the dropout masks' own stream, so that a rate of 0 leaves every other draw unchanged
+        self._drop_gen = torch.Generator().manual_seed(spec.seed + _stable_hash(attribute.name) + 1)
         known = attribute.known
         if known.sum() == 0:
             raise ConfigError(
@@ -246,13 +258,13 @@ class AdversarialPenalty(UserPenalty):
         if v is None:
             return vecs.sum() * 0.0, float("nan")
         if len(self.heads) == 1:  # the default: no stack / mean of one value (same numbers)
-            out = self.heads[0](v)
+            out = self.heads[0](self._dropped(v))
             if self.kind == "categorical":
                 return _cross_entropy(out, y), float((out.argmax(1) == y).float().mean())
             return F.mse_loss(out.squeeze(-1), y), float("nan")
         losses, accs = [], []
         for head in self.heads:
-            out = head(v)
+            out = head(self._dropped(v))
             if self.kind == "categorical":
                 losses.append(_cross_entropy(out, y))
                 accs.append(float((out.argmax(1) == y).float().mean()))
@@ -260,6 +272,15 @@ class AdversarialPenalty(UserPenalty):
                 losses.append(F.mse_loss(out.squeeze(-1), y))
                 accs.append(float("nan"))
         return torch.stack(losses).mean(), float(np.mean(accs))
+
+    def _dropped(self, v: torch.Tensor) -> torch.Tensor:
+        """``v`` with :attr:`AdversarySpec.input_dropout` applied (inverted dropout, a fresh
+        mask per call from the penalty's own generator); ``v`` itself when the rate is 0."""
+        rate = self.spec.input_dropout
+        if rate == 0.0:
+            return v
+        keep = torch.rand(v.shape, generator=self._drop_gen) >= rate
+        return v * (keep.to(device=v.device, dtype=v.dtype) / (1.0 - rate))
 
     def before_step(self, user_vecs, users, progress) -> None:
         self._steps += 1
@@ -287,7 +308,7 @@ class AdversarialPenalty(UserPenalty):
             return vecs.sum() * 0.0
         terms = []
         for head in self.heads:
-            out = _frozen_forward(head, v)
+            out = _frozen_forward(head, self._dropped(v))
             if self.kind == "categorical":
                 # KL(π ‖ softmax(out)) = Σ π log π − π·out + logsumexp(out), per user
                 kl = out.logsumexp(1) - out @ self.prior + self._prior_neg_entropy
