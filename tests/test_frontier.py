@@ -269,3 +269,36 @@ def test_a_series_knob_is_a_grid_key_never_an_attackers_column():
         }
     )
     assert _knob_keys(results) == {"purge": ["erasure_options.weight"], "plain": []}
+
+
+def test_the_best_point_of_each_method_is_kept_with_its_spec_metrics_and_label_users(tmp_path):
+    """``benchmarks/frontier/keep_best.py``: the small files of each series' best run (and of
+    plain), byte for byte, and a table naming them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = _spec(
+        [{"name": "plain"}, {"name": "leace", "set": {"erasure": "leace"}}],
+        run={**BASE, "label_fraction": 0.5},
+    )
+    out = tmp_path / "sweep"
+    outcome = run_sweep(spec, out, workers=1, progress=False)
+    script = Path(__file__).parents[1] / "benchmarks" / "frontier" / "keep_best.py"
+    dest = tmp_path / "kept"
+    done = subprocess.run(
+        [sys.executable, str(script), str(out), str(dest), "--command", "privrec sweep -c F"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    table = (dest / "README.md").read_text()
+    assert "privrec sweep -c F" in table
+    for series, run_id in zip(outcome.results["series"], outcome.results["run_id"], strict=True):
+        kept = dest / series / run_id
+        assert f"`{series}/{run_id}`" in table
+        for name in ("config.json", "metrics.json", "audit.md", "label_users.txt"):
+            assert (kept / name).read_bytes() == (out / "runs" / run_id / name).read_bytes()
+        assert (kept / "audit_lists" / "audit.md").exists()
+        assert not (kept / "embeddings.npz").exists()
