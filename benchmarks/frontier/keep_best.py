@@ -18,8 +18,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from privrec.experiments.frontier import best_points, frontier_points
-from privrec.experiments.sweep_results import leakage_attributes, load_records, load_results
+from privrec.experiments.frontier import best_points, frontier_points, series_knobs
+from privrec.experiments.report_tables import load_sweep
+from privrec.experiments.sweep_results import leakage_attributes
 
 KEPT = ("config.json", "metrics.json", "audit.md", "label_users.txt", "audit_lists/audit.md")
 
@@ -31,8 +32,8 @@ def main() -> None:
     ap.add_argument("--command", default="", help="the command that made the sweep")
     args = ap.parse_args()
 
-    results, records = load_results(args.sweep_dir), load_records(args.sweep_dir)
-    points = frontier_points(results, records)
+    meta, results, records = load_sweep(args.sweep_dir)
+    points = frontier_points(results, records, knobs=series_knobs(meta))
     attributes = [a for a in leakage_attributes(records) if f"{a}_value" in points.columns]
     best = best_points(points, attributes)
     lines = [

@@ -86,6 +86,15 @@ def frontier_points(
     return points
 
 
+def series_knobs(meta: dict) -> dict[str, list[str]] | None:
+    """Per series of a sweep's recorded spec (``sweep.json``), its own grid keys (its knob, as
+    :func:`frontier_points` takes them); None for a sweep without series."""
+    series = meta.get("spec", {}).get("series")
+    if not series:
+        return None
+    return {s["name"]: [k for k in s.get("grid", {}) if k != "seed"] for s in series}
+
+
 def best_points(
     points: pd.DataFrame, attributes: Sequence[str], min_share: float = MIN_SHARE
 ) -> pd.DataFrame:

@@ -252,11 +252,9 @@ def _frontier_tables(ctx: _Ctx) -> list[ReportTable]:
 
 
 def _series_knobs(ctx: _Ctx) -> dict[str, list[str]] | None:
-    """Per series of the sweep file, its own grid keys (its knob)."""
-    series = ctx.meta.get("spec", {}).get("series")
-    if not series:
-        return None
-    return {s["name"]: [k for k in s.get("grid", {}) if k != "seed"] for s in series}
+    from privrec.experiments.frontier import series_knobs
+
+    return series_knobs(ctx.meta)
 
 
 def _metric_label(points: pd.DataFrame, attribute: str) -> str:
