@@ -18,6 +18,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from privrec.errors import PrivrecError
 from privrec.experiments.frontier import best_points, frontier_points, series_knobs
 from privrec.experiments.report_tables import load_sweep
 from privrec.experiments.sweep_results import leakage_attributes
@@ -32,7 +33,12 @@ def main() -> None:
     ap.add_argument("--command", default="", help="the command that made the sweep")
     args = ap.parse_args()
 
-    meta, results, records = load_sweep(args.sweep_dir)
+    try:
+        meta, results, records = load_sweep(args.sweep_dir)
+    except PrivrecError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if "series" not in results.columns:
+        raise SystemExit(f"error: {args.sweep_dir}: not a sweep with [[series]] (no frontier)")
     points = frontier_points(results, records, knobs=series_knobs(meta))
     attributes = [a for a in leakage_attributes(records) if f"{a}_value" in points.columns]
     best = best_points(points, attributes)
