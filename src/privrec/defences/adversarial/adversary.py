@@ -59,7 +59,8 @@ class AdversarySpec:
     against them (as in Adv-MultVAE's adversaries): each head sees a different random part of
     each vector, so hiding the attribute from one coordinate is not enough. The masks come from
     the penalty's own seeded generator; the probes and the audits see whole vectors. 0
-    (default) = none."""
+    (default) = none. On planted-signal data it did not help (docs/method.md, "Input
+    dropout and several heads")."""
     schedule: ScheduleName = "constant"
     """``constant`` λ, or ``ramp``: λ · (2 / (1 + exp(−γ p)) − 1) with p the training progress."""
     gamma: float = 10.0
