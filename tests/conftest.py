@@ -53,3 +53,20 @@ def ml1m(ml1m_dir):
 def tiny():
     """600 users × 150 items with a strongly planted binary attribute."""
     return make_synthetic(n_users=600, n_items=150, density=0.08, strength=0.6, seed=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _share_the_cores_between_test_workers():
+    """Under pytest-xdist each worker gets its share of the cores as torch's intra-op threads:
+    with two workers on two cores, torch's default (one thread per core in every worker) runs
+    four busy threads on two cores, which slows torch's parallel loops down severely."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    yield
+    torch.set_num_threads(before)

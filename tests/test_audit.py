@@ -177,6 +177,7 @@ def test_continuous_attribute():
     assert r.leakage("enc", "r2") == t.loc["enc", "r2"]
 
 
+@pytest.mark.slow
 def test_paper_regressors_on_an_encoded_continuous_attribute():
     rng = np.random.default_rng(7)
     n = 300

@@ -77,6 +77,7 @@ def _planted(n: int = 800, shift: float = 1.0, seed: int = 0):
     return ids, x, attrs, labels
 
 
+@pytest.mark.slow
 def test_family1_heads_that_claim_chance_while_a_probe_reads_it_are_caught():
     ids, x, attrs, labels = _planted(shift=2.0)
     majority = max(labels.mean(), 1 - labels.mean())
@@ -113,6 +114,7 @@ def _one_signal(n: int, strength: float, seed: int):
     return x, attrs
 
 
+@pytest.mark.slow
 def test_family1_a_post_hoc_defence_that_makes_leakage_worse_is_leaky():
     n = 800
     x, attrs = _one_signal(n, 1.2, seed=4)  # readable (AUC ≈ 0.8), far from a give-away
@@ -148,6 +150,7 @@ class _Planting(UserPenalty):
         return (gap * planted).sum() / planted.sum().clamp(min=1), {}
 
 
+@pytest.mark.slow
 def test_family1_a_penalty_defence_that_makes_leakage_worse_than_its_plain_twin_is_leaky(
     monkeypatch,
 ):

@@ -64,6 +64,7 @@ def _headline(run, which: str, attribute: str) -> dict:
     return next(r for r in rows if r["attribute"] == attribute)
 
 
+@pytest.mark.slow
 def test_erase_run_leace_writes_a_new_run(syn, plain_run, tmp_path):
     out = tmp_path / "leace"
     summary = erase_run(plain_run, syn, ["attr"], "leace", out, attackers="fast", holdout=0.4)
@@ -111,6 +112,7 @@ def test_erase_run_leace_writes_a_new_run(syn, plain_run, tmp_path):
     assert abs(after["max_roc_auc"] - 0.5) < 0.08  # held-out users, logistic attacker
 
 
+@pytest.mark.slow
 def test_erase_run_inlp_and_errors(syn, plain_run, tmp_path):
     out = tmp_path / "inlp"
     run = erase_run(plain_run, syn, "attr", "inlp", out, attackers=None, seed=1)
@@ -134,6 +136,7 @@ def test_erase_run_inlp_and_errors(syn, plain_run, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_erase_run_checks_the_dataset(syn, plain_run, tmp_path):
     other_seed = make_synthetic(**{**SYN, "seed": 4})  # same ids, other interactions
     with pytest.raises(DataError, match="split differs"):

@@ -130,13 +130,14 @@ def test_seed_summary_gives_each_settings_mean_and_spread_and_the_best_is_picked
     assert best.loc["a", "knob"] == "w=1" and bool(best.loc["a", "kept"])
 
 
+@pytest.mark.slow
 def test_a_sweep_over_seeds_reports_the_spread_of_each_setting(tmp_path):
     spec = _spec(
         [{"name": "plain"}, {"name": "leace", "set": {"erasure": "leace"}}],
         grid={"seed": [0, 1]},
     )
     out = tmp_path / "sweep"
-    run_sweep(spec, out, workers=1, progress=False)
+    run_sweep(spec, out, executor="serial", progress=False)
     rep = write_report(out)
     seeds = rep.table("frontier_seeds")
     assert [r[0] for r in seeds.rows] == ["plain", "leace"]
@@ -146,6 +147,7 @@ def test_a_sweep_over_seeds_reports_the_spread_of_each_setting(tmp_path):
     assert len(rep.table("frontier_points").rows) == 4
 
 
+@pytest.mark.slow
 def test_a_sweep_with_series_reports_its_frontier(tmp_path):
     spec = _spec(
         [
@@ -155,7 +157,7 @@ def test_a_sweep_with_series_reports_its_frontier(tmp_path):
         ]
     )
     out = tmp_path / "sweep"
-    outcome = run_sweep(spec, out, workers=1, progress=False)
+    outcome = run_sweep(spec, out, executor="serial", progress=False)
     assert list(outcome.results["series"]) == ["plain", "confusion", "leace"]
     rep = write_report(out)
     assert (out / "frontier.png").stat().st_size > 0 and "frontier" in rep.files
@@ -197,6 +199,7 @@ def test_the_report_says_which_users_were_audited():
     assert "0.25/1" in _audited_users({}, {}, series)
 
 
+@pytest.mark.slow
 def test_a_run_audits_its_served_lists_on_the_audited_users(tmp_path):
     import privrec
     from privrec.runs.pipeline import run_pipeline
@@ -237,6 +240,7 @@ def test_the_papers_points_are_its_tables_as_shares_of_its_plain_run():
     assert paper_points(16).empty  # a size the paper did not run
 
 
+@pytest.mark.slow
 def test_the_frontier_figure_adds_the_papers_metric_row_only_with_its_points(tmp_path):
     import matplotlib.image
 
@@ -271,6 +275,7 @@ def test_a_series_knob_is_a_grid_key_never_an_attackers_column():
     assert _knob_keys(results) == {"purge": ["erasure_options.weight"], "plain": []}
 
 
+@pytest.mark.slow
 def test_the_best_point_of_each_method_is_kept_with_its_spec_metrics_and_label_users(tmp_path):
     """``benchmarks/frontier/keep_best.py``: the small files of each series' best run (and of
     plain), byte for byte, and a table naming them."""
@@ -283,7 +288,7 @@ def test_the_best_point_of_each_method_is_kept_with_its_spec_metrics_and_label_u
         run={**BASE, "label_fraction": 0.5},
     )
     out = tmp_path / "sweep"
-    outcome = run_sweep(spec, out, workers=1, progress=False)
+    outcome = run_sweep(spec, out, executor="serial", progress=False)
     script = Path(__file__).parents[1] / "benchmarks" / "frontier" / "keep_best.py"
     dest = tmp_path / "kept"
     done = subprocess.run(

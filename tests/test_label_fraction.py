@@ -86,6 +86,7 @@ def test_cli_label_fraction(tmp_path):
     assert res.exit_code == 2 and "--label-fraction" in res.output
 
 
+@pytest.mark.slow
 def test_erasure_of_a_run_keeps_its_label_users_and_a_sweep_takes_the_grid_key(tmp_path):
     from privrec.experiments.sweep_runner import run_sweep
     from privrec.experiments.sweep_spec import SweepSpec

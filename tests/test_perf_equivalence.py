@@ -254,3 +254,46 @@ def test_a_head_with_zero_weight_leaves_the_vectors_as_without_it(objective):
         dataset="synthetic", adversary=AdversarySpec(weights={"attr": 0.0}, probe=True)
     )
     assert len(build_penalties(probed, ds)) == 1  # the probe needs its penalty
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_gram_rbf_svc_matches_libsvm_rbf(n_classes, monkeypatch):
+    """The audit's RBF SVM on an explicit Gram matrix: libsvm's RBF model, same predictions,
+    decision values equal up to rounding; above the Gram limit libsvm's own kernel is used."""
+    from sklearn.svm import SVC
+
+    from privrec.audit import attackers
+
+    rng = np.random.default_rng(n_classes)
+    X = rng.normal(size=(400, 6))
+    y = (X[:, 0] + 0.5 * rng.normal(size=400) > 0).astype(int) + (n_classes > 2) * (X[:, 1] > 0)
+    Xte = rng.normal(size=(150, 6))
+    ref = SVC(kernel="rbf", gamma="scale", random_state=0).fit(X, y)
+    ours = attackers.GramRBFSVC(random_state=0).fit(X, y)
+    assert ours.X_fit_ is not None
+    assert np.array_equal(ours.classes_, ref.classes_)
+    assert np.array_equal(ours.predict(Xte), ref.predict(Xte))
+    np.testing.assert_allclose(
+        ours.decision_function(Xte), ref.decision_function(Xte), atol=1e-3, rtol=1e-3
+    )
+    monkeypatch.setattr(attackers, "GRAM_MAX_ROWS", 100)
+    big = attackers.GramRBFSVC(random_state=0).fit(X, y)
+    assert big.X_fit_ is None
+    assert np.array_equal(big.decision_function(Xte), ref.decision_function(Xte))
+    sparse = attackers.GramRBFSVC(random_state=0).fit(sp.csr_matrix(X), y)
+    assert sparse.X_fit_ is None and np.array_equal(
+        sparse.predict(sp.csr_matrix(Xte)), ref.predict(Xte)
+    )
+
+
+def test_gram_rbf_svr_matches_libsvm_rbf():
+    from sklearn.svm import SVR
+
+    from privrec.audit.attackers import GramRBFSVR
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = np.sin(X[:, 0]) + 0.1 * rng.normal(size=300)
+    Xte = rng.normal(size=(100, 5))
+    ref = SVR(kernel="rbf", gamma="scale").fit(X, y).predict(Xte)
+    np.testing.assert_allclose(GramRBFSVR().fit(X, y).predict(Xte), ref, atol=1e-3)

@@ -45,6 +45,7 @@ def _fit(ds, run, **options):
     return fmap, attr
 
 
+@pytest.mark.slow
 def test_purge_removes_a_planted_signal_and_keeps_most_lists(trained):
     ds, run = trained
     fmap, attr = _fit(ds, run, steps=150, weight=10.0)
@@ -56,6 +57,7 @@ def test_purge_removes_a_planted_signal_and_keeps_most_lists(trained):
     assert fmap.info["distance_end"]["attr"] < 0.2 * fmap.info["distance_start"]["attr"]
 
 
+@pytest.mark.slow
 def test_purge_starts_as_the_identity_and_weight_zero_keeps_the_lists(trained):
     ds, run = trained
     fmap, _ = _fit(ds, run, steps=20, weight=0.0)
@@ -65,6 +67,7 @@ def test_purge_starts_as_the_identity_and_weight_zero_keeps_the_lists(trained):
     assert fmap.info["top10_overlap"] == 1.0
 
 
+@pytest.mark.slow
 def test_purge_is_seeded(trained):
     ds, run = trained
     a, _ = _fit(ds, run, steps=10, seed=3)
@@ -73,6 +76,7 @@ def test_purge_is_seeded(trained):
     assert np.array_equal(a(x), b(x))
 
 
+@pytest.mark.slow
 def test_purge_then_leace_guards_linear_readers(trained):
     ds, run = trained
     fmap, attr = _fit(ds, run, steps=30, leace=True)
@@ -113,6 +117,7 @@ def _foreign_npz(tmp_path, run, bias: bool = True):
     return path
 
 
+@pytest.mark.slow
 def test_api_purges_vectors_privrec_did_not_train(trained, tmp_path):
     ds, run = trained
     path = _foreign_npz(tmp_path, run, bias=False)
@@ -132,6 +137,7 @@ def test_api_purges_vectors_privrec_did_not_train(trained, tmp_path):
     assert again.spec.label_fraction == 0.5
 
 
+@pytest.mark.slow
 def test_purge_command_on_an_npz(trained, tmp_path):
     ds, run = trained
     path = _foreign_npz(tmp_path, run)

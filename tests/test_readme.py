@@ -36,6 +36,7 @@ def example(tmp_path_factory) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_readme_example_runs_as_written(example):
     import privrec
 
@@ -124,6 +125,7 @@ def test_privrec_audit_is_the_function_even_after_importing_the_package():
     assert res.returncode == 0, res.stderr
 
 
+@pytest.mark.slow
 def test_readme_reversal_counterexample_is_caught(example):
     """The README's negative example: the paper's gradient reversal at the example's λ encodes
     the attribute inverted, and the run's defence check marks it leaky."""

@@ -80,6 +80,7 @@ def test_refit_config_takes_the_pair_model_settings_only():
         refit_config(None, 8, epochs=0)
 
 
+@pytest.mark.slow
 def test_erase_with_refit_keeps_the_user_vectors_and_writes_its_ranking(trained, tmp_path):
     ds, run = trained
     plain = privrec.erase(run, ds, method="leace", attributes="attr", label_fraction=0.5)

@@ -78,6 +78,7 @@ def test_family3_cli_erase_applies_off_as_false(tmp_path):
 # -- family 5: a sweep directory reused with another grid -----------------------------------------
 
 
+@pytest.mark.slow
 def test_family5_another_grid_is_refused_then_extended(tmp_path):
     first = run_sweep(_spec(), tmp_path, executor="serial", progress=False)
     assert len(first.results) == 1

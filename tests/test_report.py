@@ -152,6 +152,7 @@ def test_report_tables_match_the_paper_layout(tmp_path: Path):
     assert front.rows and not any("e20 λ=1" in r[0] for r in front.rows)
 
 
+@pytest.mark.slow
 def test_report_files_and_self_contained_html(tmp_path: Path):
     _fake_ml1m_sweep(tmp_path / "sweep")
     rep = write_report(tmp_path / "sweep", tmp_path / "out")
@@ -167,6 +168,7 @@ def test_report_files_and_self_contained_html(tmp_path: Path):
     assert "<table>" in html and "tradeoff.png" not in html.replace("data:image/png", "")
 
 
+@pytest.mark.slow
 def test_report_cli(tmp_path: Path):
     _fake_ml1m_sweep(tmp_path)
     result = CliRunner().invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "r")])

@@ -440,6 +440,7 @@ def test_family9_a_missing_sweep_creates_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_family9_a_failure_while_building_leaves_no_partial_set(sweep, tmp_path, monkeypatch):
     import privrec.experiments.report as report
 

@@ -41,6 +41,7 @@ def test_one_writer_of_run_directories():
     assert writers == ["src/privrec/runs/run_directory.py"]
 
 
+@pytest.mark.slow
 def test_train_erase_and_sweep_write_the_same_config_layout(tmp_path):
     train = tmp_path / "train"
     args = ["train", *SYN, "-e", "4", "--epochs", "2", "-q", "--out", str(train)]
@@ -78,6 +79,7 @@ def test_v01_run_directories_load(name):
         assert run.audit is not None and list(run.audit.headline["attribute"]) == ["attr"]
 
 
+@pytest.mark.slow
 def test_v01_run_directory_erases_and_recommends_on_the_cli(tmp_path):
     out = tmp_path / "erased"
     args = ["erase", str(FIXTURES / "train-run"), "--attributes", "attr", "--out", str(out)]

@@ -194,6 +194,7 @@ def test_erasure_runs_in_a_sweep(tmp_path: Path):
     assert (run_dir / "audit_trained" / "audit.json").is_file()
 
 
+@pytest.mark.slow
 def test_results_are_stored_long_and_the_wide_view_is_derived(tmp_path: Path):
     """``results_long`` holds one record per measurement; the wide columns are computed from
     it (the strongest attacker's AUC is the maximum of the attackers' records) and equal the

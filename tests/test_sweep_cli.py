@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from privrec.cli.app import app
@@ -16,6 +17,7 @@ TINY = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_sweep_cli_end_to_end(tmp_path: Path):
     out = tmp_path / "sw"
     args = ["sweep", "--out", str(out), *TINY, "--sizes", "8", "--lambdas", "0,0.1"]
