@@ -140,9 +140,10 @@ class _GramRBF(BaseEstimator):
     explicit Gram matrix of its training part, computed once with one matrix product.
 
     Same model and same predictions as libsvm's own RBF kernel up to floating-point rounding
-    of the kernel values, at about 60 % of the fit time: libsvm otherwise recomputes kernel
-    rows for each of the one-vs-one sub-problems of a multi-class attribute. Sparse inputs and
-    training parts over :data:`GRAM_MAX_ROWS` rows use libsvm's kernel directly.
+    of the kernel values, in 0.73–0.95× the time on ML-1M's vectors (benchmarks/README.md):
+    libsvm otherwise recomputes kernel rows for each of the one-vs-one sub-problems of a
+    multi-class attribute. Sparse inputs and training parts over :data:`GRAM_MAX_ROWS` rows
+    use libsvm's kernel directly.
     """
 
     _svm: type = SVC
@@ -175,9 +176,10 @@ class _GramRBF(BaseEstimator):
         if self.X_fit_ is None:
             return X
         X = np.ascontiguousarray(X, dtype=np.float64)
-        d2 = (
-            np.einsum("ij,ij->i", X, X)[:, None] + self.sq_fit_[None, :] - 2.0 * (X @ self.X_fit_.T)
-        )
+        d2 = X @ self.X_fit_.T  # the one (n, n_fit) array: the rest happens in place
+        d2 *= -2.0
+        d2 += np.einsum("ij,ij->i", X, X)[:, None]
+        d2 += self.sq_fit_[None, :]
         np.maximum(d2, 0.0, out=d2)
         d2 *= -self.gamma_
         return np.exp(d2, out=d2)
