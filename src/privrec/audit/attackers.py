@@ -6,7 +6,7 @@ Every attacker has a classifier (categorical attributes) and names a regressor c
 attackers marked ``sparse_ok`` accept them.
 
 Settings are chosen so that the ``paper`` preset audits 6,040 users × 50 dimensions on both
-MovieLens attributes in about 70 s on one core; see :data:`ATTACKER_PRESETS`.
+MovieLens attributes in about 60–70 s on one core; see :data:`ATTACKER_PRESETS`.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class _GramRBF(BaseEstimator):
     explicit Gram matrix of its training part, computed once with one matrix product.
 
     Same model and same predictions as libsvm's own RBF kernel up to floating-point rounding
-    of the kernel values, in 0.73–0.95× the time on ML-1M's vectors (benchmarks/README.md):
+    of the kernel values, in 0.70–0.95× the time on ML-1M's vectors (benchmarks/README.md):
     libsvm otherwise recomputes kernel rows for each of the one-vs-one sub-problems of a
     multi-class attribute. Sparse inputs and training parts over :data:`GRAM_MAX_ROWS` rows
     use libsvm's kernel directly.
