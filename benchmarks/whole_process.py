@@ -15,6 +15,7 @@ median of the later ones (start-up costs land in the first epoch).
 
     python benchmarks/whole_process.py                 # 3 repeats
     python benchmarks/whole_process.py --repeats 5 --json out.json
+    python benchmarks/whole_process.py --privrec-args "--lr 0.003"   # a non-default setting
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -54,9 +56,9 @@ def implicit_worker() -> None:
     print(json.dumps({"test_hr": test["hr@10"]}))
 
 
-def run_privrec(out: Path) -> dict:
+def run_privrec(out: Path, extra: list[str]) -> dict:
     t0 = time.perf_counter()
-    cmd = ["privrec", "train", "--dataset", "ml-1m", "-e", "10", "--out", str(out)]
+    cmd = ["privrec", "train", "--dataset", "ml-1m", "-e", "10", *extra, "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True)
     wall = time.perf_counter() - t0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -87,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument(
+        "--privrec-args",
+        default="",
+        help="extra options for the privrec command, e.g. '--lr 0.003' (default: none)",
+    )
     p.add_argument("--worker", choices=["implicit"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -99,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.repeats):
             order = ("privrec", "implicit") if r % 2 == 0 else ("implicit", "privrec")
             for name in order:
-                res = run_privrec(Path(tmp) / f"run{r}") if name == "privrec" else run_implicit()
+                if name == "privrec":
+                    res = run_privrec(Path(tmp) / f"run{r}", shlex.split(args.privrec_args))
+                else:
+                    res = run_implicit()
                 runs[name].append(res)
                 print(f"[{r + 1}/{args.repeats}] {name}: {json.dumps(res)}", flush=True)
     med = {n: statistics.median(x["wall"] for x in v) for n, v in runs.items()}
     pr = runs["privrec"]
     summary = {
         "machine": machine_info(),
+        "privrec_args": args.privrec_args,
         "wall_median": med,
         "ratio": med["privrec"] / med["implicit"],
         "test_hr_median": {n: statistics.median(x["test_hr"] for x in v) for n, v in runs.items()},
