@@ -59,7 +59,10 @@ def implicit_worker() -> None:
 def run_privrec(out: Path, extra: list[str]) -> dict:
     t0 = time.perf_counter()
     cmd = ["privrec", "train", "--dataset", "ml-1m", "-e", "10", *extra, "--out", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise SystemExit(f"error: `{' '.join(cmd)}` failed (exit {done.returncode}): {last}")
     wall = time.perf_counter() - t0
     metrics = json.loads((out / "metrics.json").read_text())
     secs = [h["seconds"] for h in metrics["history"]]
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--privrec-args",
         default="",
-        help="extra options for the privrec command, e.g. '--lr 0.003' (default: none)",
+        help="extra options for the privrec command, e.g. --privrec-args='--lr 0.003'",
     )
     p.add_argument("--worker", choices=["implicit"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
