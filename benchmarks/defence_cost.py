@@ -40,12 +40,18 @@ VARIANTS = {
     "mmd-256": "MMD (gender, age), weight 1e-4, 256 users per estimate",
     "mmd-256-32": "MMD (gender, age), weight 1e-4, 256 users, 32 Fourier features per bandwidth",
     "hsic": "HSIC (gender, age), weight 1e-4, 512 users per estimate",
+    "hsic-256": "HSIC (gender, age), weight 1e-4, 256 users per estimate",
     "swd": "sliced-Wasserstein alignment (gender, age), weight 0.01, 2048 users, 32 directions",
     "confusion-refit": "confusion, MLP heads (32) refitted every epoch, λ = 0.1 (gender, age)",
 }
 
 #: Users per estimate and Fourier features per bandwidth of the kernel variants (default 512, 128).
-KERNEL_SETTINGS = {"mmd-2048": (2048, 128), "mmd-256": (256, 128), "mmd-256-32": (256, 32)}
+KERNEL_SETTINGS = {
+    "mmd-2048": (2048, 128),
+    "mmd-256": (256, 128),
+    "mmd-256-32": (256, 32),
+    "hsic-256": (256, 128),
+}
 
 
 def penalties(variant: str, attributes, dim: int) -> list:
@@ -67,7 +73,7 @@ def penalties(variant: str, attributes, dim: int) -> list:
         return build_dependence_penalties(
             attributes, DependenceSpec(swd=dict.fromkeys(ATTRS, 0.01)), dim
         )
-    family = "hsic" if variant == "hsic" else "mmd"
+    family = "hsic" if variant.startswith("hsic") else "mmd"
     size, features = KERNEL_SETTINGS.get(variant, (512, 128))
     spec = DependenceSpec(
         **{family: dict.fromkeys(ATTRS, 1e-4)}, sample_size=size, n_features=features
